@@ -1,0 +1,495 @@
+"""The typed stack configuration: one pydantic model per concern, one field per setting.
+
+Every section is a top-level key of the Pulumi project namespace (``prefect-stack:server``,
+``prefect-stack:database`` ...), set in ``Pulumi.<stack>.yaml`` or with
+``pulumi config set --path server.port 4200``. Keys are camelCase, as in prefect-helm's
+``values.yaml``. Models are strict: ``"4200"`` is not a port and ``yes`` is not a boolean,
+so a typo in YAML is an error instead of a surprise.
+
+Secrets never live in these sections. A section names the config key that holds a secret
+(``passwordSecret: postgresPassword``); the value is set with ``pulumi config set --secret``
+or generated (see ``SecretsSettings``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+
+PROJECT = "prefect-stack"
+PREFECT_VERSION = "3.8.8"
+DEFAULT_PREFECT_IMAGE = f"prefecthq/prefect:{PREFECT_VERSION}-python3.12"
+DEFAULT_POSTGRES_IMAGE = "postgres:16.6-alpine"
+DEFAULT_REDIS_IMAGE = "redis:7.4.2-alpine"
+DEFAULT_CADDY_IMAGE = "caddy:2.11.7-alpine"
+DEFAULT_TRAEFIK_IMAGE = "traefik:v3.5.3"
+
+# Docker accepts [a-zA-Z0-9][a-zA-Z0-9_.-]* for container names; we also use names as DNS
+# aliases and Pulumi resource names, so stay lower-case and hyphenated.
+ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
+SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
+ConfigKeyName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ImageRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:@-]*$", max_length=255)]
+UrlPath = Annotated[str, StringConstraints(pattern=r"^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+HostIp = Annotated[str, StringConstraints(pattern=r"^(\d{1,3}\.){3}\d{1,3}$|^::1?$")]
+PipRequirement = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-\[\],<>=!~]+$")]
+EnvMap = dict[EnvName, str]
+SecretEnvMap = dict[EnvName, ConfigKeyName]
+
+
+class Section(BaseModel):
+    """Base for every config section: camelCase keys, no unknown keys, no type coercion."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        extra="forbid",
+        strict=True,
+        frozen=True,
+    )
+
+
+class Resources(Section):
+    """Container limits. Unset fields fall back to ``resources.defaults``."""
+
+    memory_mb: Annotated[int, Field(ge=16, le=262144)] | None = Field(
+        None, description="Hard memory limit in MiB (docker --memory)."
+    )
+    cpus: Annotated[float, Field(gt=0, le=256)] | None = Field(
+        None, description="CPU limit in cores (docker --cpus); unset means no limit."
+    )
+
+
+class ResourceDefaults(Section):
+    defaults: Resources = Field(
+        Resources(memoryMb=512),
+        description="Limits applied to every container that does not set its own.",
+    )
+
+
+class LoggingSettings(Section):
+    """Docker log driver options, set explicitly so the daemon default never causes diffs."""
+
+    driver: Literal["json-file", "local"] = Field("json-file", description="Docker log driver.")
+    max_size: Annotated[str, StringConstraints(pattern=r"^\d+[kmg]$")] = Field(
+        "10m", description="Rotate a log file at this size (e.g. 10m)."
+    )
+    max_file: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="Rotated log files kept per container."
+    )
+
+
+class DockerSettings(Section):
+    host: Annotated[str, StringConstraints(pattern=r"^(unix|tcp|ssh|npipe)://\S+$")] | None = (
+        Field(
+            None,
+            description="Docker daemon to deploy to, e.g. ssh://deploy@host or "
+            "unix:///var/run/docker.sock. Unset: the local daemon (DOCKER_HOST).",
+        )
+    )
+
+
+class NetworkSettings(Section):
+    name_prefix: ServiceName = Field(
+        "prefect",
+        description="Prefix of every Docker object name (containers, networks, volumes), so "
+        "several stacks can share one Docker host.",
+    )
+
+
+class SecretsSettings(Section):
+    generate_missing: bool = Field(
+        True,
+        description="Generate internal credentials (database, Redis, basic-auth passwords) "
+        "with pulumi-random when their config key is not set. Turn off to require every "
+        "secret to be set explicitly with `pulumi config set --secret`.",
+    )
+    generate: list[ConfigKeyName] = Field(
+        [],
+        description="App secret keys (named in a secretEnv) that may also be generated, e.g. "
+        "a session signing key. Third-party credentials must not be listed here.",
+    )
+
+
+class PoolSettings(Section):
+    size: Annotated[int, Field(ge=1, le=100)] = Field(
+        5, description="PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE per server process."
+    )
+    max_overflow: Annotated[int, Field(ge=0, le=100)] = Field(
+        10, description="PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW per server process."
+    )
+
+
+class PostgresDatabase(Section):
+    name: SqlIdentifier = Field(description="Database to create.")
+    owner: SqlIdentifier = Field(description="Login role that owns it (created if missing).")
+    password_secret: ConfigKeyName | None = Field(
+        None, description="Config key of the owner's password. Default: `<owner>DbPassword`."
+    )
+
+    @property
+    def password_key(self) -> str:
+        return self.password_secret or f"{to_camel(self.owner)}DbPassword"
+
+
+class PostgresSettings(Section):
+    image: ImageRef = Field(DEFAULT_POSTGRES_IMAGE, description="PostgreSQL image, pinned.")
+    superuser_password_secret: ConfigKeyName = Field(
+        "postgresPassword", description="Config key of the `postgres` superuser password."
+    )
+    databases: list[PostgresDatabase] = Field(
+        [PostgresDatabase(name="prefect", owner="prefect")],
+        min_length=1,
+        description="Databases and owner roles to create. One PostgreSQL can host the "
+        "Prefect database and the app databases, each with its own role.",
+    )
+    resources: Resources = Field(Resources(), description="Limits for the database container.")
+
+
+class ExternalDatabaseSettings(Section):
+    url_secret: ConfigKeyName = Field(
+        "externalDatabaseUrl",
+        description="Config key holding the full connection URL "
+        "(postgresql+asyncpg://user:pw@host:5432/db). Always required; never generated.",
+    )
+
+
+class SqliteSettings(Section):
+    path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/-]+\.db$")] = Field(
+        "/var/lib/prefect/prefect.db", description="Database file inside the server container."
+    )
+
+
+class DatabaseSettings(Section):
+    kind: Literal["sqlite", "postgres", "external"] = Field(
+        "sqlite",
+        description="sqlite: embedded file on a volume (one server replica). postgres: a "
+        "PostgreSQL container on the internal network. external: a managed PostgreSQL "
+        "reached by URL.",
+    )
+    prefect_database: SqlIdentifier = Field(
+        "prefect", description="With kind=postgres, which of `postgres.databases` Prefect uses."
+    )
+    postgres: PostgresSettings = Field(PostgresSettings(), description="kind=postgres settings.")
+    external: ExternalDatabaseSettings = Field(
+        ExternalDatabaseSettings(), description="kind=external settings."
+    )
+    sqlite: SqliteSettings = Field(SqliteSettings(), description="kind=sqlite settings.")
+    pool: PoolSettings = Field(PoolSettings(), description="SQLAlchemy pool (PostgreSQL only).")
+
+
+class BasicAuthSettings(Section):
+    """Prefect's own basic auth (server.basicAuth in prefect-helm); the proxy reuses it."""
+
+    enabled: bool = Field(False, description="Require user:password on the UI and API.")
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = Field(
+        "admin", description="Login name."
+    )
+    password_secret: ConfigKeyName = Field(
+        "basicAuthPassword", description="Config key of the password."
+    )
+
+
+class PublishPort(Section):
+    host_port: Port = Field(description="Port on the Docker host.")
+    host_ip: HostIp = Field("127.0.0.1", description="Host address to bind; 127.0.0.1 = local only.")
+
+
+class ServerSettings(Section):
+    image: ImageRef = Field(DEFAULT_PREFECT_IMAGE, description="Prefect image, pinned.")
+    replicas: Annotated[int, Field(ge=1, le=20)] = Field(
+        1,
+        description="API replicas. More than one needs database.kind postgres/external and "
+        "redis.enabled (API runs with --no-services; one services container runs beside it).",
+    )
+    port: Port = Field(4200, description="PREFECT_SERVER_API_PORT inside the container.")
+    base_path: UrlPath = Field(
+        "/prefect",
+        description="Public sub-path of the UI; the API is at <basePath>/api. `/` serves "
+        "Prefect at the root.",
+    )
+    basic_auth: BasicAuthSettings = Field(BasicAuthSettings(), description="Prefect basic auth.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="PREFECT_LOGGING_SERVER_LEVEL."
+    )
+    publish: PublishPort | None = Field(
+        None,
+        description="Publish the server port on the host (dev convenience, e.g. "
+        "127.0.0.1:4200). Refused in production stacks unless proxy.kind is none.",
+    )
+    env: EnvMap = Field({}, description="Extra plain environment variables.")
+    resources: Resources = Field(Resources(), description="Limits per server container.")
+
+
+class FlowCode(Section):
+    host_path: Annotated[str, StringConstraints(pattern=r"^\.?/\S*$")] = Field(
+        description="Directory on the Docker host with the flow code: absolute, or `./...` "
+        "relative to the project directory (local Docker daemon only)."
+    )
+    mount_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] = Field(
+        "/opt/prefect/flows", description="Where it appears in the worker (also its workdir)."
+    )
+    read_only: bool = Field(True, description="Mount read-only.")
+
+
+class DatabaseAccess(Section):
+    """Gives a container the URL of one of the stack's PostgreSQL databases."""
+
+    name: SqlIdentifier = Field(description="A database from database.postgres.databases.")
+    env: EnvName = Field("DATABASE_URL", description="Variable that receives the URL.")
+    scheme: Annotated[str, StringConstraints(pattern=r"^[a-z0-9+]+$")] = Field(
+        "postgresql", description="URL scheme, e.g. postgresql+psycopg or postgresql+asyncpg."
+    )
+
+
+class WorkerPoolSettings(Section):
+    """One work pool and the workers that poll it (worker.config.workPool in prefect-helm)."""
+
+    name: ServiceName = Field(description="Work pool name; created with its type and limit.")
+    type: Literal["process"] = Field("process", description="Work pool type.")
+    replicas: Annotated[int, Field(ge=0, le=50)] = Field(1, description="Worker containers.")
+    concurrency_limit: Annotated[int, Field(ge=1, le=10000)] | None = Field(
+        None, description="Work pool concurrency limit; unset = unlimited."
+    )
+    query_interval_seconds: Annotated[float, Field(ge=0.5, le=300)] = Field(
+        10, description="PREFECT_WORKER_QUERY_SECONDS: how often workers poll for runs."
+    )
+    prefetch_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
+        10, description="PREFECT_WORKER_PREFETCH_SECONDS: how early scheduled runs start."
+    )
+    image: ImageRef | None = Field(None, description="Worker image. Default: the server image.")
+    extra_pip_packages: list[PipRequirement] = Field(
+        [], description="EXTRA_PIP_PACKAGES installed by the image at start (pin them)."
+    )
+    flow_code: FlowCode | None = Field(None, description="Bind-mount flow code from the host.")
+    database: DatabaseAccess | None = Field(None, description="App database URL for flows.")
+    env: EnvMap = Field({}, description="Extra plain environment variables.")
+    secret_env: SecretEnvMap = Field({}, description="Variable -> config key of a secret.")
+    resources: Resources = Field(Resources(), description="Limits per worker container.")
+
+
+class HttpCheck(Section):
+    path: UrlPath = Field(description="Path probed, e.g. /healthz.")
+    port: Port | None = Field(None, description="Port probed; default the service port.")
+    probe: Literal["python", "wget", "curl"] = Field(
+        "python", description="Tool inside the image that makes the request."
+    )
+
+
+class HealthCheckSettings(Section):
+    http: HttpCheck | None = Field(None, description="HTTP GET that must answer 2xx/3xx.")
+    command: list[str] | None = Field(
+        None, min_length=1, description='Docker test, e.g. ["CMD", "pg_isready"].'
+    )
+    interval_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(10, description="Interval.")
+    timeout_seconds: Annotated[int, Field(ge=1, le=600)] = Field(5, description="Timeout.")
+    retries: Annotated[int, Field(ge=1, le=100)] = Field(5, description="Failures to unhealthy.")
+    start_period_seconds: Annotated[int, Field(ge=0, le=3600)] = Field(
+        20, description="Grace period after start."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_probe(self) -> HealthCheckSettings:
+        if (self.http is None) == (self.command is None):
+            raise ValueError("set exactly one of `http` or `command`")
+        return self
+
+
+class RouteSettings(Section):
+    prefix: UrlPath = Field(description="Public path prefix, e.g. /api. `/` = fallback route.")
+    port: Port | None = Field(None, description="Upstream port; default the service port.")
+    strip_prefix: bool = Field(
+        False, description="Remove the prefix before proxying (only for apps that do not "
+        "know their public path; never for Prefect)."
+    )
+    auth: bool = Field(False, description="Require the stack's basic-auth login.")
+
+
+class AppApiSettings(Section):
+    """The team's own HTTP API, deployed beside Prefect."""
+
+    name: ServiceName = Field("api", description="Service name (DNS name on the network).")
+    image: ImageRef = Field(description="App image, pinned.")
+    port: Port = Field(8000, description="Port the app listens on.")
+    command: list[str] | None = Field(None, description="Override the image command.")
+    replicas: Annotated[int, Field(ge=1, le=50)] = Field(1, description="Containers.")
+    health_check: HealthCheckSettings = Field(
+        HealthCheckSettings(http=HttpCheck(path="/healthz")), description="Health check."
+    )
+    route: RouteSettings | None = Field(
+        RouteSettings(prefix="/api", stripPrefix=True), description="Proxy route; null = none."
+    )
+    database: DatabaseAccess | None = Field(None, description="App database URL.")
+    uses_prefect: bool = Field(
+        True, description="Give the app PREFECT_API_URL (+ auth) so it can trigger flows."
+    )
+    env: EnvMap = Field({}, description="Plain environment variables.")
+    secret_env: SecretEnvMap = Field({}, description="Variable -> config key of a secret.")
+    user: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_:-]+$")] | None = Field(
+        None, description="Run as this user (uid[:gid]); default the image's user."
+    )
+    resources: Resources = Field(Resources(), description="Limits per container.")
+
+
+class RedisSettings(Section):
+    enabled: bool = Field(False, description="Run Redis (password protected, internal only).")
+    image: ImageRef = Field(DEFAULT_REDIS_IMAGE, description="Redis image, pinned.")
+    password_secret: ConfigKeyName = Field("redisPassword", description="Config key of password.")
+    persistence: bool = Field(True, description="Append-only file on a volume.")
+    resources: Resources = Field(Resources(memoryMb=256), description="Limits.")
+
+
+class PortMapping(Section):
+    container: Port = Field(description="Port inside the container.")
+    host: Port = Field(description="Port on the Docker host.")
+    host_ip: HostIp = Field("127.0.0.1", description="Host address to bind.")
+
+
+class VolumeSettings(Section):
+    mount_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] = Field(
+        description="Path inside the container."
+    )
+    name: ServiceName | None = Field(None, description="Named volume (created, prefixed).")
+    host_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] | None = Field(
+        None, description="Absolute host directory to bind instead."
+    )
+    read_only: bool = Field(False, description="Mount read-only.")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> VolumeSettings:
+        if (self.name is None) == (self.host_path is None):
+            raise ValueError("set exactly one of `name` or `hostPath`")
+        return self
+
+
+class ServiceSettings(Section):
+    """Any extra long-running container: Dolt, MinIO, Flower, Grafana, Prometheus ..."""
+
+    name: ServiceName = Field(description="Service name (DNS name on the network).")
+    image: ImageRef = Field(description="Image, pinned.")
+    port: Port | None = Field(None, description="Main port (routes and http checks use it).")
+    command: list[str] | None = Field(None, description="Override the image command.")
+    replicas: Annotated[int, Field(ge=1, le=50)] = Field(1, description="Containers.")
+    env: EnvMap = Field({}, description="Plain environment variables.")
+    secret_env: SecretEnvMap = Field({}, description="Variable -> config key of a secret.")
+    ports: list[PortMapping] = Field([], description="Host ports (refused in production).")
+    volumes: list[VolumeSettings] = Field([], description="Volumes and bind mounts.")
+    health_check: HealthCheckSettings = Field(description="Required: how Docker knows it works.")
+    route: RouteSettings | None = Field(None, description="Proxy route.")
+    database: DatabaseAccess | None = Field(None, description="App database URL.")
+    internal_network: bool = Field(
+        False, description="Also join the internal network (reach PostgreSQL and Redis)."
+    )
+    user: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_:-]+$")] | None = Field(
+        None, description="Run as this user (uid[:gid])."
+    )
+    resources: Resources = Field(Resources(), description="Limits per container.")
+
+
+class SetupJobSettings(Section):
+    """A one-shot container (e.g. `alembic upgrade head`) run after the database is ready
+    and before the services that depend on it."""
+
+    name: ServiceName = Field(description="Job name.")
+    image: ImageRef = Field(description="Image, pinned.")
+    command: list[str] = Field(min_length=1, description="What to run; must exit 0.")
+    env: EnvMap = Field({}, description="Plain environment variables.")
+    secret_env: SecretEnvMap = Field({}, description="Variable -> config key of a secret.")
+    database: DatabaseAccess | None = Field(None, description="App database URL.")
+    volumes: list[VolumeSettings] = Field([], description="Volumes and bind mounts.")
+    before: list[ServiceName] = Field(
+        [], description="Services (api, service or worker pool names) that wait for this job."
+    )
+
+
+class AcmeSettings(Section):
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = (
+        Field(None, description="ACME account e-mail (required with tls: acme).")
+    )
+    staging: bool = Field(False, description="Use Let's Encrypt staging (testing).")
+
+
+class TraefikSettings(Section):
+    dashboard: bool = Field(False, description="Serve the dashboard at /dashboard (behind auth).")
+
+
+class ProxySettings(Section):
+    kind: Literal["caddy", "traefik", "none"] = Field(
+        "caddy", description="caddy | traefik | none (publish the Prefect port directly)."
+    )
+    image: ImageRef | None = Field(None, description="Proxy image; default per kind, pinned.")
+    domain: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")] = (
+        Field("localhost", description="Public host name.")
+    )
+    tls: Literal["internal", "acme", "off"] = Field(
+        "internal",
+        description="internal: local CA (dev). acme: public certificates (prod). off: plain "
+        "HTTP behind another load balancer.",
+    )
+    acme: AcmeSettings = Field(AcmeSettings(), description="ACME settings (tls: acme).")
+    bind_address: HostIp = Field("127.0.0.1", description="Host address for ports 80/443.")
+    http_port: Port = Field(80, description="Host port for HTTP.")
+    https_port: Port = Field(443, description="Host port for HTTPS.")
+    security_headers: bool = Field(True, description="Add nosniff/frame/referrer/HSTS headers.")
+    compression: bool = Field(True, description="Compress responses (zstd, gzip).")
+    traefik: TraefikSettings = Field(TraefikSettings(), description="Traefik-only settings.")
+    resources: Resources = Field(Resources(memoryMb=256), description="Limits.")
+
+    @property
+    def image_ref(self) -> str:
+        if self.image:
+            return self.image
+        return DEFAULT_TRAEFIK_IMAGE if self.kind == "traefik" else DEFAULT_CADDY_IMAGE
+
+
+class StackConfig(Section):
+    """The whole stack. Each field is one `prefect-stack:<key>` entry of the stack file."""
+
+    production: bool = Field(
+        False, description="Production stack: pinned images, no host ports but the proxy's."
+    )
+    docker: DockerSettings = Field(DockerSettings(), description="Where to deploy.")
+    network: NetworkSettings = Field(NetworkSettings(), description="Docker object names.")
+    secrets: SecretsSettings = Field(SecretsSettings(), description="Secret generation policy.")
+    database: DatabaseSettings = Field(DatabaseSettings(), description="Prefect's database.")
+    server: ServerSettings = Field(ServerSettings(), description="The Prefect server.")
+    workers: list[WorkerPoolSettings] = Field(
+        [WorkerPoolSettings(name="default")], description="Work pools and their workers."
+    )
+    api: AppApiSettings | None = Field(None, description="The team's app API (optional).")
+    redis: RedisSettings = Field(RedisSettings(), description="Optional Redis.")
+    services: list[ServiceSettings] = Field([], description="Extra containers.")
+    setup_jobs: list[SetupJobSettings] = Field([], description="One-shot jobs.")
+    proxy: ProxySettings = Field(ProxySettings(), description="Reverse proxy.")
+    resources: ResourceDefaults = Field(ResourceDefaults(), description="Default limits.")
+    logging: LoggingSettings = Field(LoggingSettings(), description="Container log rotation.")
+
+
+SECTIONS: tuple[str, ...] = tuple(
+    field.alias or name for name, field in StackConfig.model_fields.items()
+)
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference (None when untagged; digests count as pinned)."""
+    if "@sha256:" in image:
+        return "@digest"
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def is_pinned(image: str) -> bool:
+    tag = image_tag(image)
+    return tag is not None and tag != "latest"
+
+
+def is_floating_major(image: str) -> bool:
+    """Tags like `3-python3.12` or `16` move under you; exact versions have a dot."""
+    tag = image_tag(image)
+    return tag is not None and tag != "@digest" and not re.search(r"\d+\.\d+", tag)

@@ -1,0 +1,150 @@
+"""Turn one `ServiceSpec` into pulumi-docker containers: the only place that knows Docker.
+
+Hygiene from the field notes, applied to every container: image passed by ID from a
+RemoteImage (a tag would replace the container on every `up`), health-check edits replace
+the container (Docker ignores in-place edits), fixed names delete before replace, explicit
+log rotation, memory limit, no-new-privileges, and secret inputs kept secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components.spec import EnvValue, Mount, SecretText, ServiceSpec
+
+WAIT_TIMEOUT_SECONDS = 180
+
+
+@dataclass
+class DeployContext:
+    """What every component needs to wire its containers (shared, created once)."""
+
+    prefix: str
+    stack_scope: str  # salts derived hashes, e.g. "prefect-stack/dev"
+    images: Mapping[str, docker.RemoteImage]
+    networks: Mapping[str, docker.Network]
+    volumes: Mapping[str, docker.Volume]
+    secrets: Mapping[str, pulumi.Output[str]]
+    log_driver: str
+    log_opts: Mapping[str, str]
+    deployed: dict[str, list[docker.Container]]  # service name -> its containers, as created
+    finished_jobs: dict[str, tuple[str, docker.Container]]  # one-shot name -> (name, container)
+
+    def resolve(self, value: str | SecretText) -> pulumi.Input[str]:
+        """Plain text stays plain; a SecretText becomes a secret Output."""
+        if isinstance(value, str):
+            return value
+        refs = {key: self.secrets[key] for key in value.keys}
+        rendered = pulumi.Output.all(**refs).apply(
+            lambda values: value.render(values, self.stack_scope))
+        return pulumi.Output.secret(rendered)
+
+
+def container_names(prefix: str, spec: ServiceSpec) -> list[str]:
+    if spec.replicas == 1:
+        return [f"{prefix}-{spec.name}"]
+    return [f"{prefix}-{spec.name}-{i}" for i in range(1, spec.replicas + 1)]
+
+
+def job_gate(job: str, container_name: str, container: docker.Container) -> pulumi.Output[str]:
+    """A value that exists only once `job` exited 0: dependents carry it as a label, so a
+    failed migration stops them from being created instead of starting them anyway."""
+
+    def check(code: int | None) -> str:
+        if code != 0:
+            raise pulumi.RunError(f"setup job `{job}` exited with code {code}; its output is "
+                                  f"in `docker logs {container_name}`")
+        return "completed"
+
+    return container.exit_code.apply(check)
+
+
+def deploy_service(spec: ServiceSpec, ctx: DeployContext, parent: pulumi.Resource
+                   ) -> list[docker.Container]:
+    """Create the spec's containers (one per replica) under `parent`."""
+    depends: list[pulumi.Resource] = []
+    labels = [docker.ContainerLabelArgs(label="prefect-stack.stack", value=ctx.prefix),
+              docker.ContainerLabelArgs(label="prefect-stack.service", value=spec.name)]
+    for name in spec.depends_on:
+        depends += ctx.deployed[name]
+        if name in ctx.finished_jobs:
+            job_container_name, job = ctx.finished_jobs[name]
+            labels.append(docker.ContainerLabelArgs(
+                label=f"prefect-stack.after.{name}",
+                value=job_gate(name, job_container_name, job)))
+    containers = []
+    for name in container_names(ctx.prefix, spec):
+        container = docker.Container(
+            name,
+            name=name,
+            hostname=name,
+            image=ctx.images[spec.image].image_id,
+            command=list(spec.command) if spec.command else None,
+            envs=[_env_entry(key, value, ctx) for key, value in sorted(spec.env.items())],
+            labels=labels,
+            restart="no" if spec.one_shot else "unless-stopped",
+            must_run=not spec.one_shot,
+            attach=spec.one_shot,
+            logs=spec.one_shot,
+            wait=spec.wait_healthy,
+            wait_timeout=WAIT_TIMEOUT_SECONDS if spec.wait_healthy else None,
+            healthcheck=_healthcheck(spec),
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(
+                name=ctx.networks[net].name, aliases=[spec.name]) for net in spec.networks],
+            ports=[docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.host_ip)
+                   for p in spec.ports],
+            mounts=[_mount(m, ctx) for m in spec.mounts],
+            uploads=[docker.ContainerUploadArgs(file=u.path, content=ctx.resolve(u.content))
+                     for u in spec.uploads],
+            working_dir=spec.working_dir,
+            user=spec.user,
+            memory=spec.memory_mb,
+            cpus=str(spec.cpus) if spec.cpus else None,
+            security_opts=["no-new-privileges:true"],
+            log_driver=ctx.log_driver,
+            log_opts=dict(ctx.log_opts),
+            destroy_grace_seconds=30,
+            opts=pulumi.ResourceOptions(
+                parent=parent,
+                depends_on=depends,
+                delete_before_replace=True,
+                replace_on_changes=["healthcheck"],
+                additional_secret_outputs=["envs", "uploads"],
+            ),
+        )
+        containers.append(container)
+    ctx.deployed[spec.name] = containers
+    if spec.one_shot:
+        ctx.finished_jobs[spec.name] = (name, containers[0])
+    return containers
+
+
+def _env_entry(key: str, value: EnvValue, ctx: DeployContext) -> pulumi.Input[str]:
+    if isinstance(value, str):
+        return f"{key}={value}"
+    return pulumi.Output.concat(f"{key}=", ctx.resolve(value))
+
+
+def _healthcheck(spec: ServiceSpec) -> docker.ContainerHealthcheckArgs | None:
+    check = spec.healthcheck
+    if check is None:
+        return None
+    return docker.ContainerHealthcheckArgs(
+        tests=list(check.test), interval=f"{check.interval_s}s", timeout=f"{check.timeout_s}s",
+        retries=check.retries, start_period=f"{check.start_period_s}s")
+
+
+def _mount(mount: Mount, ctx: DeployContext) -> docker.ContainerMountArgs:
+    if mount.volume is not None:
+        return docker.ContainerMountArgs(target=mount.target, type="volume",
+                                          source=ctx.volumes[mount.volume].name,
+                                          read_only=mount.read_only)
+    # `./flows` is relative to the project directory, where Pulumi runs the program.
+    source = os.path.abspath(mount.host_path or "")
+    return docker.ContainerMountArgs(target=mount.target, type="bind", source=source,
+                                      read_only=mount.read_only)

@@ -1,0 +1,25 @@
+"""The Pulumi program: read config, refuse bad input cleanly, deploy, export outputs."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.docker.stack import PrefectStack
+from components.errors import ConfigError
+from components.loader import load, read_pulumi_config
+
+
+def run() -> PrefectStack:
+    try:
+        loaded = load(*read_pulumi_config())
+    except ConfigError as err:
+        # RunError prints the message alone: no traceback, and nothing was registered.
+        raise pulumi.RunError(str(err)) from None
+    stack = PrefectStack("prefect", loaded)
+    pulumi.export("uiUrl", stack.ui_url)
+    pulumi.export("apiUrl", stack.api_url)
+    pulumi.export("internalApiUrl", stack.internal_api_url)
+    pulumi.export("workPools", stack.work_pools)
+    if stack.login is not None:
+        pulumi.export("login", stack.login)
+    return stack
