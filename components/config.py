@@ -33,7 +33,9 @@ ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,40}$"
 SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 ConfigKeyName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-ImageRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:@-]*$", max_length=255)]
+ImageRef = Annotated[str, StringConstraints(
+    pattern=r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(@sha256:[a-f0-9]{64})?$", max_length=255)]
 UrlPath = Annotated[str, StringConstraints(pattern=r"^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 HostIp = Annotated[str, StringConstraints(pattern=r"^(\d{1,3}\.){3}\d{1,3}$|^::1?$")]
@@ -490,6 +492,9 @@ def is_pinned(image: str) -> bool:
 
 
 def is_floating_major(image: str) -> bool:
-    """Tags like `3-python3.12` or `16` move under you; exact versions have a dot."""
+    """Tags like `3-python3.12`, `16-alpine` or `stable` move under you: a major version
+    alone (plus variant suffixes) or a word without a version."""
     tag = image_tag(image)
-    return tag is not None and tag != "@digest" and not re.search(r"\d+\.\d+", tag)
+    if tag is None or tag == "@digest":
+        return False
+    return bool(re.fullmatch(r"v?\d+(-[A-Za-z][A-Za-z0-9.]*)*|[A-Za-z-]+", tag))

@@ -44,6 +44,7 @@ class Registered:
 @dataclass
 class Evaluation:
     resources: list[Registered] = field(default_factory=list)
+    options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)  # by resource name
     component_outputs: dict[str, Any] = field(default_factory=dict)
     stack: Any = None
 
@@ -95,7 +96,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def evaluate(config: dict[str, Any], secrets: dict[str, str] | None = None,
-             stack: str = "test", plain: dict[str, str] | None = None) -> Evaluation:
+             stack: str = "test", plain: dict[str, str] | None = None,
+             into: Evaluation | None = None) -> Evaluation:
     """Run the program with `prefect-stack:*` config (objects as values) on mocks.
 
     `secrets` are set as secret config keys; `plain` as plaintext keys (to test refusals).
@@ -103,7 +105,7 @@ def evaluate(config: dict[str, Any], secrets: dict[str, str] | None = None,
     """
     from components.program import run
 
-    evaluation = Evaluation()
+    evaluation = into if into is not None else Evaluation()
     mocks = RecordingMocks(evaluation)
     pulumi.runtime.set_mocks(mocks, project="prefect-stack", stack=stack, preview=False,
                              monitor=RecordingMonitor(mocks))
@@ -118,7 +120,17 @@ def evaluate(config: dict[str, Any], secrets: dict[str, str] | None = None,
         evaluation.stack = run()
         return evaluation.stack.ui_url
 
-    program()
+    original_init = pulumi.CustomResource.__init__
+
+    def recording_init(self, t, name, props=None, opts=None, *args, **kwargs):
+        evaluation.options[name] = opts or pulumi.ResourceOptions()
+        original_init(self, t, name, props, opts, *args, **kwargs)
+
+    pulumi.CustomResource.__init__ = recording_init  # type: ignore[method-assign]
+    try:
+        program()
+    finally:
+        pulumi.CustomResource.__init__ = original_init  # type: ignore[method-assign]
     return evaluation
 
 
