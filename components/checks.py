@@ -164,6 +164,9 @@ def _images(cfg: StackConfig) -> Iterator[Problem]:
 def _proxy(cfg: StackConfig) -> Iterator[Problem]:
     proxy = cfg.proxy
     if proxy.kind == "none":
+        if cfg.server.publish is None:
+            yield Problem("server.publish", "proxy.kind: none serves Prefect on a host port; "
+                          "set server.publish.hostPort (e.g. 4200)")
         return
     if proxy.tls == "acme":
         if proxy.acme.email is None:

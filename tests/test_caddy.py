@@ -273,3 +273,13 @@ def test_live_websocket_outside_the_api_still_needs_login(live_caddy):
     port, _ = live_caddy
     status, _ = websocket_upgrade(port, "/prefect/ui-socket")
     assert " 401 " in status
+
+
+def test_dev_stack_caddyfile_matches_the_reviewed_snapshot():
+    """A change to the dev Caddyfile must be a reviewed change to tests/snapshots/ (and the
+    README, which shows it)."""
+    config, secrets = stack_file("Pulumi.dev.yaml")
+    ev = evaluate(config, secrets, stack="dev")
+    rendered = ev.container("prefect-dev-proxy")["uploads"][0]["content"]
+    snapshot = ROOT / "tests" / "snapshots" / "dev.Caddyfile"
+    assert rendered == snapshot.read_text()

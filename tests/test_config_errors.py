@@ -50,6 +50,7 @@ def rejected(config, secrets=None, plain=None) -> str:
     ({"network": {"namePrefix": "Bad_Name"}}, "network.namePrefix", "should match pattern"),
     ({"api": {**PINNED_API, "route": {"prefix": "/x", "auth": True}}}, "api.route",
      "turn on server.basicAuth.enabled"),
+    ({"proxy": {"kind": "none"}}, "server.publish", "set server.publish.hostPort"),
     ({"setupJobs": [{"name": "migrate", "image": "app:1.0.0", "command": ["true"],
                      "before": ["nobody"]}]}, "setupJobs[0].before[0]", "not a worker pool"),
 ])

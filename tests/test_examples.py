@@ -51,3 +51,17 @@ def test_reference_004_uses_the_external_url_secret_and_basic_auth_not_an_api_ke
     assert app["PREFECT_API_URL"] == "http://prefect-server:4200/api"
     assert app["PREFECT_API_AUTH_STRING"] == "orchestrator:test-secret-basicAuthPassword"
     assert "PREFECT_API_KEY" not in app
+
+
+def test_readme_config_reference_matches_the_models():
+    from components.docs import reference
+
+    readme = (ROOT / "README.md").read_text()
+    embedded = readme.split("<!-- config-reference:start -->\n")[1].split(
+        "<!-- config-reference:end -->")[0]
+    assert embedded == reference(), "run: python -m components.docs, paste into README.md"
+
+
+def test_readme_shows_the_current_dev_caddyfile():
+    snapshot = (ROOT / "tests" / "snapshots" / "dev.Caddyfile").read_text()
+    assert f"```caddyfile\n{snapshot}```" in (ROOT / "README.md").read_text()
