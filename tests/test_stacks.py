@@ -105,16 +105,35 @@ def test_database_lives_on_the_internal_network_only(stack):
             assert not container.get("ports")
 
 
-def test_no_secret_value_appears_outside_a_secret(stack):
-    name, ev = stack
-    _, secrets = stack_file(f"Pulumi.{name}.yaml")
-    known = set(secrets.values()) | {generated_password(r.name) for r in ev.of_type(RANDOM_PASSWORD)}
+def assert_no_plain_secret(ev, known: set[str]) -> None:
+    """Walk every registered input and component output: a known secret value may only
+    appear inside a secret."""
     for resource in ev.resources:
         for text in plain_strings(resource.inputs):
             assert not any(secret in text for secret in known), (resource.name, text[:80])
     for urn, outputs in ev.component_outputs.items():
         for text in plain_strings(outputs):
             assert not any(secret in text for secret in known), urn
+
+
+def test_no_generated_secret_appears_outside_a_secret(stack):
+    name, ev = stack
+    _, secrets = stack_file(f"Pulumi.{name}.yaml")
+    known = set(secrets.values()) | {generated_password(r.name) for r in ev.of_type(RANDOM_PASSWORD)}
+    assert known or name == "dev"
+    assert_no_plain_secret(ev, known)
+
+
+def test_no_secret_set_in_config_appears_outside_a_secret():
+    config, _ = stack_file("Pulumi.prod.yaml")
+    secrets = {key: f"configured-{key}-value" for key in
+               ("basicAuthPassword", "postgresPassword", "prefectDbPassword", "appDbPassword")}
+    ev = evaluate(config, secrets, stack="prod")
+    assert not ev.of_type(RANDOM_PASSWORD)
+    assert ev.env("prefect-prod-prefect-server")["PREFECT_SERVER_API_AUTH_STRING"] == \
+        "admin:configured-basicAuthPassword-value"
+    assert_no_plain_secret(ev, set(secrets.values()))
+    assert asyncio.run(_is_secret(ev.stack.login))
 
 
 def test_generated_secrets_are_secret_outputs(stack):
