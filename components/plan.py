@@ -13,6 +13,7 @@ from components import caddy, traefik
 from components.config import (
     DatabaseAccess,
     HealthCheckSettings,
+    PostgresDatabase,
     Resources,
     ServiceSettings,
     StackConfig,
@@ -119,7 +120,7 @@ def prefect_client_env(cfg: StackConfig) -> dict[str, EnvValue]:
     return env
 
 
-def database_owner(cfg: StackConfig, name: str):
+def database_owner(cfg: StackConfig, name: str) -> PostgresDatabase:
     return next(d for d in cfg.database.postgres.databases if d.name == name)
 
 

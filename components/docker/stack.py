@@ -21,7 +21,7 @@ from components.docker.components import (
 )
 from components.docker.containers import DeployContext
 from components.loader import LoadedStack
-from components.spec import ServiceSpec
+from components.spec import ServiceSpec, StackPlan
 
 
 class PrefectStack(pulumi.ComponentResource):
@@ -62,7 +62,7 @@ class PrefectStack(pulumi.ComponentResource):
 
     @staticmethod
     def _component(kind: str, group: str, specs: list[ServiceSpec], ctx: DeployContext,
-                   plan, opts: pulumi.ResourceOptions) -> ContainerGroup:
+                   plan: StackPlan, opts: pulumi.ResourceOptions) -> ContainerGroup:
         if kind == "PrefectServer":
             return PrefectServer(group, specs, ctx, plan.internal_api_url, opts=opts)
         if kind == "WorkerPool":
