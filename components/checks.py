@@ -74,12 +74,10 @@ def _names(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem(path, f"name `{shown}` is already used by {seen[dns_name]}")
         else:
             seen[dns_name] = path
-    volumes: dict[str, str] = {"prefect-data": "the stack", "postgres-data": "the stack",
-                               "redis-data": "the stack", "proxy-data": "the stack",
-                               "proxy-config": "the stack"}
+    reserved_volumes = {"prefect-data", "postgres-data", "redis-data", "proxy-data", "proxy-config"}
     for i, svc in enumerate(cfg.services):
         for j, vol in enumerate(svc.volumes):
-            if vol.name in volumes and volumes[vol.name] == "the stack":
+            if vol.name in reserved_volumes:
                 yield Problem(f"services[{i}].volumes[{j}].name",
                               f"volume name `{vol.name}` is reserved by the stack")
 

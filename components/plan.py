@@ -482,8 +482,6 @@ def secret_specs(cfg: StackConfig, services: list[ServiceSpec]) -> list[SecretSp
     for spec in services:
         for key in spec.secret_keys:
             found.setdefault(key, spec.name)
-    if cfg.server.basic_auth.enabled:
-        found.setdefault(cfg.server.basic_auth.password_secret, "server.basicAuth")
     return [SecretSpec(key, used_by, key in generatable) for key, used_by in sorted(found.items())]
 
 
