@@ -17,6 +17,7 @@ from components.config import (
     Resources,
     ServiceSettings,
     StackConfig,
+    VolumeSettings,
     WorkerPoolSettings,
 )
 from components.routes import Route
@@ -98,6 +99,16 @@ def health_from_settings(check: HealthCheckSettings, port: int | None) -> Health
         test = tuple(check.command or ())
     return HealthCheck(test, check.interval_seconds, check.timeout_seconds, check.retries,
                        check.start_period_seconds)
+
+
+def networks(needs_data: bool) -> tuple[str, ...]:
+    """Everyone joins `app`; only who talks to PostgreSQL or Redis joins the internal `data`."""
+    return ("app", "data") if needs_data else ("app",)
+
+
+def mounts(volumes: list[VolumeSettings]) -> tuple[Mount, ...]:
+    return tuple(Mount(target=v.mount_path, volume=v.name, host_path=v.host_path,
+                       read_only=v.read_only) for v in volumes)
 
 
 def limits(cfg: StackConfig, own: Resources) -> dict[str, int | float | None]:
@@ -214,20 +225,20 @@ def server_specs(cfg: StackConfig) -> list[ServiceSpec]:
     server = cfg.server
     env = prefect_server_env(cfg)
     needs_data = cfg.database.kind == "postgres" or scale_out(cfg)
-    networks = ("app", "data") if needs_data else ("app",)
+    server_networks = networks(needs_data)
     ports: tuple[PublishedPort, ...] = ()
     if server.publish is not None:
         ports = (PublishedPort(server.port, server.publish.host_port, server.publish.host_ip),)
-    mounts: tuple[Mount, ...] = ()
+    data_mounts: tuple[Mount, ...] = ()
     if cfg.database.kind == "sqlite":
-        mounts = (Mount(target=cfg.database.sqlite.path.rsplit("/", 1)[0], volume="prefect-data"),)
+        data_mounts = (Mount(target=cfg.database.sqlite.path.rsplit("/", 1)[0], volume="prefect-data"),)
     depends = database_dependencies(cfg) + ((MIGRATE, REDIS) if scale_out(cfg) else ())
-    common = dict(image=server.image, env=env, networks=networks, depends_on=depends,
+    common = dict(image=server.image, env=env, networks=server_networks, depends_on=depends,
                   **limits(cfg, server.resources))
     api_command = ("prefect", "server", "start") + (("--no-services",) if scale_out(cfg) else ())
     specs = [ServiceSpec(name=SERVER, component="PrefectServer", port=server.port,
                          command=api_command, replicas=server.replicas,
-                         healthcheck=server_healthcheck(cfg), ports=ports, mounts=mounts,
+                         healthcheck=server_healthcheck(cfg), ports=ports, mounts=data_mounts,
                          wait_healthy=True, group="server", **common)]
     if scale_out(cfg):
         specs.insert(0, ServiceSpec(name=MIGRATE, component="PrefectServer",
@@ -269,18 +280,18 @@ def worker_specs(cfg: StackConfig, pool: WorkerPoolSettings, extra_depends: tupl
     if pool.extra_pip_packages:
         env["EXTRA_PIP_PACKAGES"] = " ".join(pool.extra_pip_packages)
     env.update(app_env(cfg, pool.env, pool.secret_env, pool.database))
-    mounts: tuple[Mount, ...] = ()
+    code_mounts: tuple[Mount, ...] = ()
     workdir = None
     if pool.flow_code is not None:
         code = pool.flow_code
-        mounts = (Mount(target=code.mount_path, host_path=code.host_path, read_only=code.read_only),)
+        code_mounts = (Mount(target=code.mount_path, host_path=code.host_path, read_only=code.read_only),)
         workdir = code.mount_path
-    networks = ("app", "data") if pool.database is not None else ("app",)
     worker = ServiceSpec(
         name=f"worker-{pool.name}", component="WorkerPool", image=image, port=WORKER_HEALTH_PORT,
         command=("prefect", "worker", "start", "--pool", pool.name, "--type", pool.type,
                  "--with-healthcheck"),
-        env=env, replicas=pool.replicas, networks=networks, mounts=mounts, working_dir=workdir,
+        env=env, replicas=pool.replicas, networks=networks(pool.database is not None),
+        mounts=code_mounts, working_dir=workdir,
         healthcheck=HealthCheck(python_http_probe(f"http://localhost:{WORKER_HEALTH_PORT}/health"),
                                 start_period_s=60 if pool.extra_pip_packages else 30),
         depends_on=(SERVER, setup.name) + extra_depends, group=pool.name,
@@ -359,14 +370,14 @@ def api_spec(cfg: StackConfig, extra_depends: tuple[str, ...]) -> ServiceSpec:
     env = app_env(cfg, api.env, api.secret_env, api.database)
     if api.uses_prefect:
         env = {**prefect_client_env(cfg), **env}
-    networks = ("app", "data") if api.database is not None else ("app",)
     depends = (SERVER,) if api.uses_prefect else ()
     if api.database is not None:
         depends += database_dependencies(cfg)
     return ServiceSpec(
         name=api.name, component="AppApi", image=api.image, port=api.port,
         command=tuple(api.command) if api.command else None, env=env, replicas=api.replicas,
-        healthcheck=health_from_settings(api.health_check, api.port), networks=networks,
+        healthcheck=health_from_settings(api.health_check, api.port),
+        networks=networks(api.database is not None),
         depends_on=depends + extra_depends, user=api.user, group=api.name,
         **limits(cfg, api.resources))
 
@@ -380,10 +391,9 @@ def service_spec(cfg: StackConfig, svc: ServiceSettings, extra_depends: tuple[st
         command=tuple(svc.command) if svc.command else None,
         env=app_env(cfg, svc.env, svc.secret_env, svc.database), replicas=svc.replicas,
         healthcheck=health_from_settings(svc.health_check, svc.port),
-        networks=("app", "data") if needs_data else ("app",),
+        networks=networks(needs_data),
         ports=tuple(PublishedPort(p.container, p.host, p.host_ip) for p in svc.ports),
-        mounts=tuple(Mount(target=v.mount_path, volume=v.name, host_path=v.host_path,
-                           read_only=v.read_only) for v in svc.volumes),
+        mounts=mounts(svc.volumes),
         depends_on=depends + extra_depends, user=svc.user, group=svc.name,
         **limits(cfg, svc.resources))
 
@@ -395,9 +405,8 @@ def setup_job_specs(cfg: StackConfig) -> list[ServiceSpec]:
         specs.append(ServiceSpec(
             name=job.name, component="SetupJob", image=job.image, command=tuple(job.command),
             env=app_env(cfg, job.env, job.secret_env, job.database),
-            networks=("app", "data") if needs_data else ("app",),
-            mounts=tuple(Mount(target=v.mount_path, volume=v.name, host_path=v.host_path,
-                               read_only=v.read_only) for v in job.volumes),
+            networks=networks(needs_data),
+            mounts=mounts(job.volumes),
             depends_on=database_dependencies(cfg) if needs_data else (), one_shot=True,
             group=job.name, **limits(cfg, cfg.resources.defaults)))
     return specs
@@ -453,19 +462,19 @@ def proxy_spec(cfg: StackConfig, routes: list[Route]) -> ServiceSpec:
         uploads = (FileUpload("/etc/caddy/Caddyfile",
                               caddy.render_caddyfile(routes, proxy, auth.username,
                                                      auth.password_secret)),)
-        mounts = (Mount("/data", volume="proxy-data"), Mount("/config", volume="proxy-config"))
+        proxy_mounts = (Mount("/data", volume="proxy-data"), Mount("/config", volume="proxy-config"))
         health = HealthCheck(("CMD", "wget", "-q", "-O", "/dev/null",
                               f"http://127.0.0.1:{caddy.HEALTH_PORT}/healthz"), interval_s=10)
         command = None
     else:
         static, dynamic = traefik.render(routes, proxy, auth.username, auth.password_secret)
         uploads = (FileUpload(traefik.STATIC_PATH, static), FileUpload(traefik.DYNAMIC_PATH, dynamic))
-        mounts = (Mount("/letsencrypt", volume="proxy-data"),)
+        proxy_mounts = (Mount("/letsencrypt", volume="proxy-data"),)
         health = HealthCheck(("CMD", "traefik", "healthcheck", "--ping"), interval_s=10)
         command = ("traefik", f"--configFile={traefik.STATIC_PATH}")
     return ServiceSpec(
         name=PROXY, component="ReverseProxy", image=proxy.image_ref, command=command,
-        ports=tuple(ports), uploads=uploads, mounts=mounts, healthcheck=health,
+        ports=tuple(ports), uploads=uploads, mounts=proxy_mounts, healthcheck=health,
         depends_on=tuple(dict.fromkeys(r.service for r in routes)), group="proxy",
         **limits(cfg, proxy.resources))
 
