@@ -1,0 +1,72 @@
+"""A Prefect user's client, run with the live Prefect (not the project's venv): it talks to the
+stack only through the proxy, with the settings a user would export (PREFECT_API_URL,
+PREFECT_API_AUTH_STRING, PREFECT_API_SSL_CERT_FILE). Prints one JSON document.
+
+    python prefect_client.py pool POOL
+    python prefect_client.py run POOL FLOW_DIR NAME
+    python prefect_client.py flow-run ID
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.deployments import run_deployment
+
+FLOW = "hello"
+DEPLOYMENT = "live"
+
+
+async def pool(name: str) -> dict:
+    async with get_client() as client:
+        work_pool = await client.read_work_pool(name)
+        workers = await client.read_workers_for_work_pool(name)
+    return {"name": work_pool.name, "type": work_pool.type,
+            "concurrency_limit": work_pool.concurrency_limit,
+            "workers": [{"name": w.name, "status": str(w.status.value if w.status else None)}
+                        for w in workers]}
+
+
+async def run(pool_name: str, flow_dir: str, who: str) -> dict:
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name(FLOW)
+        await client.create_deployment(
+            flow_id=flow_id, name=DEPLOYMENT, work_pool_name=pool_name, entrypoint="hello.py:hello",
+            pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": flow_dir}}],
+            enforce_parameter_schema=False)
+        started = time.monotonic()
+        flow_run = await run_deployment(f"{FLOW}/{DEPLOYMENT}", client=client, parameters={"name": who},
+                                        timeout=120, poll_interval=0.25, as_subflow=False)
+        seconds = time.monotonic() - started
+        logs: list[str] = []
+        for _ in range(40):  # the run's logs are shipped in batches: allow a moment after COMPLETED
+            found = await client.read_logs(log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+            logs = [entry.message for entry in found]
+            if any(f"hello, {who}" in m for m in logs):
+                break
+            await asyncio.sleep(0.25)
+    return {"id": str(flow_run.id), "state": flow_run.state.type.value if flow_run.state else None,
+            "seconds": round(seconds, 2), "logs": logs}
+
+
+async def flow_run(run_id: str) -> dict:
+    async with get_client() as client:
+        found = await client.read_flow_run(UUID(run_id))
+    return {"id": run_id, "state": found.state.type.value if found.state else None}
+
+
+def main(argv: list[str]) -> None:
+    command, *args = argv
+    handler = {"pool": pool, "run": run, "flow-run": flow_run}[command]
+    print(json.dumps(asyncio.run(handler(*args))))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

