@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from components import plan
-from components.config import DatabaseAccess, StackConfig, is_floating_major, is_pinned
+from components.config import DatabaseAccess, StackConfig
 from components.errors import Problem
+from components.images import is_floating_major, is_pinned
 from components.routes import route_problems
 
 

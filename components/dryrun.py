@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,9 +157,21 @@ def generated_password(key: str) -> str:
     return "gen-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
+class PulumiYamlLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI reads stack files (YAML 1.2): only true/false are booleans,
+    so `yes`, `on` and `off` stay strings, as they reach the program under `pulumi up`."""
+
+
+PulumiYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+PulumiYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
 def stack_file(path: Path) -> tuple[dict[str, Any], list[str]]:
     """A stack file's `prefect-stack:*` config, and the keys that hold `secure:` values."""
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml.load(path.read_text(), Loader=PulumiYamlLoader) or {}
     config: dict[str, Any] = {}
     secure: list[str] = []
     for key, value in (data.get("config") or {}).items():
@@ -202,7 +215,7 @@ class EmittedContainer:
     working_dir: str | None
     one_shot: bool
     wait_healthy: bool
-    depends_on: tuple[str, ...]  # other containers, in registration order
+    depends_on: tuple[str, ...]  # other containers it waits for, sorted
 
 
 def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
@@ -239,7 +252,7 @@ def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
             working_dir=plain.get("workingDir"),
             one_shot=plain.get("mustRun") is False,
             wait_healthy=bool(plain.get("wait")),
-            depends_on=tuple(d for d in dict.fromkeys(r.dependencies) if d in container_names),
+            depends_on=tuple(sorted(d for d in set(r.dependencies) if d in container_names)),
         ))
     return found
 

@@ -10,90 +10,18 @@ dev flow-code mount (prod ships no flow code of its own).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 import shutil
-import ssl
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from harness import ROOT, evaluate, stack_file
-from live.runner import LIVE_VENV, LiveError, LiveStack
-
-from components.dryrun import EmittedContainer, emitted_containers
+from live.runner import LIVE_VENV, postgres_bin
+from live.session import FLOW_DIR, Running, running_stack, stack_config
 
 pytestmark = pytest.mark.live
-
-FLOW_DIR = "/opt/prefect/flows"
-
-
-def prod_overrides(config: dict) -> dict:
-    """The only changes to Pulumi.prod.yaml: a proxy this machine can serve, and flow code."""
-    workers = [{**w, "flowCode": {"hostPath": "./flows", "mountPath": FLOW_DIR}}
-               for w in config["workers"]]
-    proxy = {k: v for k, v in config["proxy"].items() if k != "acme"}
-    return {"proxy": {**proxy, "domain": "localhost", "tls": "internal", "bindAddress": "127.0.0.1"},
-            "workers": workers}
-
-
-def emitted(stack: str) -> list[EmittedContainer]:
-    config, secrets = stack_file(f"Pulumi.{stack}.yaml")
-    if stack == "prod":
-        config.update(prod_overrides(config))
-    return emitted_containers(evaluate(config, secrets, stack=stack))
-
-
-@dataclass
-class Running:
-    name: str
-    stack: LiveStack
-    containers: dict[str, EmittedContainer]
-    base: str
-    ssl: ssl.SSLContext
-    login: str | None  # user:password when Prefect auth is on
-    client_env: dict[str, str]
-    pool: str
-
-    def container(self, service: str) -> EmittedContainer:
-        return next(c for c in self.containers.values() if service in c.aliases)
-
-    def get(self, path: str, auth: str | None = "stack", method: str = "GET",
-            body: bytes | None = None) -> tuple[int, bytes, dict[str, str]]:
-        request = urllib.request.Request(self.base + path, method=method, data=body)
-        credentials = self.login if auth == "stack" else auth
-        if credentials:
-            request.add_header("Authorization",
-                               "Basic " + base64.b64encode(credentials.encode()).decode())
-        if body is not None:
-            request.add_header("Content-Type", "application/json")
-        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self.ssl),
-                                             _NoRedirect())
-        try:
-            with opener.open(request, timeout=15) as response:
-                return response.status, response.read(), dict(response.headers)
-        except urllib.error.HTTPError as err:
-            return err.code, err.read(), dict(err.headers)
-
-    def client(self, *args: str, timeout: float = 150) -> dict:
-        result = subprocess.run([str(LIVE_VENV / "bin" / "python"),
-                                 str(ROOT / "tests" / "live" / "prefect_client.py"), *args],
-                                env=self.client_env, capture_output=True, text=True, timeout=timeout)
-        if result.returncode != 0:
-            raise LiveError(f"prefect client {args} failed:\n{result.stderr[-3000:]}\n"
-                            f"{self.stack.logs()}")
-        return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 def _requirements() -> str | None:
@@ -104,7 +32,7 @@ def _requirements() -> str | None:
             return f"needs `{tool}`"
     if not (LIVE_VENV / "bin" / "prefect").exists():
         return f"needs the live Prefect at {LIVE_VENV} (./run-tests installs it)"
-    if not Path("/usr/lib/postgresql/15/bin/postgres").exists():
+    if not (postgres_bin() / "postgres").exists():
         return "needs Debian's postgresql (./run-tests installs it)"
     return None
 
@@ -116,51 +44,29 @@ def running(request, tmp_path_factory) -> Iterator[Running]:
         if os.environ.get("CI"):
             pytest.fail(f"live suite cannot run in CI: {missing}")
         pytest.skip(missing)
-    stack_name = request.param
-    containers = emitted(stack_name)
-    workdir = tmp_path_factory.mktemp(f"live-{stack_name}")
-    stack = LiveStack(containers, workdir)
-    try:
-        stack.start()
-        by_name = {c.name: c for c in containers}
-        proxy = next(c for c in containers if "proxy" in c.aliases)
-        data = next(m.source for m in proxy.mounts if m.target == "/data")
-        root_ca = stack.volume(data) / "caddy" / "pki" / "authorities" / "local" / "root.crt"
-        server = next(c for c in containers if "prefect-server" in c.aliases)
-        login = server.env.get("PREFECT_SERVER_API_AUTH_STRING")
-        home = workdir / "client-home"
-        home.mkdir()
-        client_env = {"PATH": os.environ["PATH"], "HOME": str(home), "PREFECT_HOME": str(home),
-                      "PREFECT_API_URL": "https://localhost/prefect/api",
-                      "PREFECT_API_SSL_CERT_FILE": str(root_ca),
-                      **({"PREFECT_API_AUTH_STRING": login} if login else {})}
-        pool = next(c.command[c.command.index("--pool") + 1] for c in containers
-                    if c.command and "worker" in c.command)
-        yield Running(stack_name, stack, by_name, "https://localhost",
-                      ssl.create_default_context(cafile=str(root_ca)), login, client_env, pool)
-    finally:
-        stack.stop()
+    with running_stack(request.param, tmp_path_factory.mktemp(f"live-{request.param}")) as stack:
+        yield stack
 
 
 def test_prefect_api_is_ready_through_the_proxy_sub_path(running):
-    status, body, _ = running.get("/prefect/api/ready")
+    status, body = running.get("/prefect/api/ready")
     assert status == 200, body
     assert json.loads(body) == {"message": "OK"}
 
 
 def test_ui_is_served_under_the_sub_path_with_assets_that_load(running):
-    status, body, _ = running.get("/prefect/")
+    status, body = running.get("/prefect/")
     assert status == 200
     html = body.decode()
     assets = sorted(set(re.findall(r'(?:src|href)="(/prefect/[^"]+\.(?:js|css))"', html)))
     assert assets, f"the UI page references no assets under /prefect/: {html[:500]}"
     for asset in assets:
-        asset_status, _, _ = running.get(asset)
+        asset_status, _ = running.get(asset)
         assert asset_status == 200, asset
 
 
 def test_ui_settings_report_the_sub_path_api_url(running):
-    status, body, _ = running.get("/prefect/ui-settings")
+    status, body = running.get("/prefect/ui-settings")
     assert status == 200
     assert json.loads(body)["api_url"] == "/prefect/api"
 
@@ -183,7 +89,7 @@ def test_flow_deployed_to_the_pool_runs_to_completed_with_its_result(running):
 
 
 def test_app_api_route_answers_with_the_prefix_stripped(running):
-    status, body, _ = running.get("/api/", auth=None)
+    status, body = running.get("/api/", auth=None)
     assert status == 200
     assert b"Directory listing for /" in body  # the stand-in app saw `/`, not `/api/`
 
@@ -218,3 +124,15 @@ def test_server_restart_keeps_run_history_and_the_worker_picks_up_the_next_run(r
     second = running.client("run", running.pool, FLOW_DIR, f"{running.name}-after")
     assert second["state"] == "COMPLETED", second
     assert running.client("flow-run", first["id"])["state"] == "COMPLETED"
+
+
+def test_live_prefect_is_the_version_the_stack_image_runs():
+    from components.config import DEFAULT_PREFECT_IMAGE, PREFECT_VERSION
+    config, _ = stack_config("dev")
+    assert config["server"]["image"] == DEFAULT_PREFECT_IMAGE
+    result = subprocess.run([str(LIVE_VENV / "bin" / "python"), "-c",
+                             "import prefect; print(prefect.__version__)"],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0 and not os.environ.get("CI"):
+        pytest.skip(f"no live Prefect at {LIVE_VENV}")
+    assert result.stdout.strip() == PREFECT_VERSION

@@ -14,7 +14,8 @@ from components import traefik
 from components.config import ProxySettings
 from components.routes import Route
 
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = ROOT / "tests" / "schemas"  # vendored from ../shared/schemas
+SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
 PREFECT = Route("/prefect", "prefect-server", 4200, auth=True,
                 websocket_auth_bypass_path="/prefect/api/*",
                 open_paths=("/prefect/api/health", "/prefect/api/ready"))
@@ -109,3 +110,10 @@ def test_reference_003_traefik_files_uploaded_by_the_program_are_schema_valid():
     assert user.startswith("admin:$2b$10$")
     assert set(dynamic_doc["http"]["routers"]) >= {"uvicorn-api", "minio-minio-api",
                                                    "minio-console-minio-console", "flower-flower"}
+
+
+@pytest.mark.parametrize("name", ["traefik-v3.json", "traefik-v3-file-provider.json"])
+def test_vendored_schema_is_the_shared_one(name):
+    if not SHARED_SCHEMAS.is_dir():
+        pytest.skip("../shared is not beside this checkout")
+    assert (SCHEMAS / name).read_bytes() == (SHARED_SCHEMAS / name).read_bytes()

