@@ -219,7 +219,7 @@ class EmittedContainer:
 
 
 def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
-    """The containers in the order Pulumi would create them (dependencies first)."""
+    """The containers in an order Pulumi could create them (dependencies first)."""
     images = {image_id(r.name): r.plain["name"] for r in evaluation.of_type(REMOTE_IMAGE)}
     networks = {r.name: r.plain["name"] for r in evaluation.of_type("docker:index/network:Network")}
     container_names = {r.name for r in evaluation.of_type(CONTAINER)}
@@ -254,7 +254,21 @@ def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
             wait_healthy=bool(plain.get("wait")),
             depends_on=tuple(sorted(d for d in set(r.dependencies) if d in container_names)),
         ))
-    return found
+    return creation_order(found)
+
+
+def creation_order(containers: list[EmittedContainer]) -> list[EmittedContainer]:
+    """Dependencies first, otherwise by name. Registration order is no guide: the SDK registers
+    a resource when its inputs resolve, which varies from run to run."""
+    pending = {c.name: c for c in containers}
+    ordered: list[EmittedContainer] = []
+    while pending:
+        ready = sorted(name for name, c in pending.items()
+                       if not any(d in pending for d in c.depends_on))
+        if not ready:
+            raise ValueError(f"dependency cycle among {sorted(pending)}")
+        ordered += [pending.pop(name) for name in ready[:1]]
+    return ordered
 
 
 # --- secret wrappers, as the engine sees them ----------------------------------------------

@@ -46,6 +46,7 @@ def running(request, tmp_path_factory) -> Iterator[Running]:
         pytest.skip(missing)
     with running_stack(request.param, tmp_path_factory.mktemp(f"live-{request.param}")) as stack:
         yield stack
+    assert stack.stack.leftovers() == [], "teardown must stop every process by PID"
 
 
 def test_prefect_api_is_ready_through_the_proxy_sub_path(running):

@@ -21,8 +21,12 @@ def test_dev_shows_every_container_in_creation_order_with_its_wiring():
     assert result.returncode == 0, result.stderr
     document = yaml.safe_load(result.stdout)
     services = document["services"]
-    assert list(services) == ["prefect-dev-prefect-server", "prefect-dev-pool-dev-pool",
-                              "prefect-dev-api", "prefect-dev-proxy", "prefect-dev-worker-dev-pool"]
+    assert sorted(services) == ["prefect-dev-api", "prefect-dev-pool-dev-pool",
+                                "prefect-dev-prefect-server", "prefect-dev-proxy",
+                                "prefect-dev-worker-dev-pool"]
+    order = list(services)
+    for name, service in services.items():
+        assert all(order.index(d) < order.index(name) for d in service.get("depends_on", [])), name
     server = services["prefect-dev-prefect-server"]
     assert server["image"] == "prefecthq/prefect:3.8.8-python3.12"
     assert server["environment"]["PREFECT_SERVER_API_BASE_PATH"] == "/prefect/api"

@@ -332,6 +332,15 @@ class LiveStack:
             elif path.is_file() and path.stat().st_size == 0:
                 path.unlink()
 
+    def leftovers(self) -> list[str]:
+        """What stop() failed to remove: live processes, our namespaces and bridges."""
+        alive = [f"{name} (pid {p.pid})" for name, p in self.processes.items() if p.alive()]
+        namespaces = [line.split()[0] for line in run("ip", "netns", "list").stdout.splitlines()
+                      if line.startswith(f"{PREFIX}-")]
+        bridges = [b for b in self.network.bridges.values()
+                   if run("ip", "link", "show", b, check=False).returncode == 0]
+        return alive + namespaces + bridges
+
     def restart(self, name: str, timeout: float = 180) -> None:
         process = self.processes[name]
         process.stop()
