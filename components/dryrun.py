@@ -197,16 +197,14 @@ class EmittedMount:
 
 @dataclass(frozen=True)
 class EmittedContainer:
-    """One docker.Container as registered; a value is secret if its input was."""
+    """One docker.Container as registered, secrets unwrapped (callers redact or use them)."""
 
     name: str
     aliases: tuple[str, ...]
     image: str  # the image reference the RemoteImage pulls
     command: tuple[str, ...] | None
     env: dict[str, str]
-    secret_env: frozenset[str]
     uploads: dict[str, str]  # path in the container -> content
-    secret_uploads: frozenset[str]
     healthcheck: tuple[str, ...] | None
     networks: dict[str, tuple[str, ...]]  # Docker network name -> aliases
     mounts: tuple[EmittedMount, ...]
@@ -225,22 +223,15 @@ def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
     container_names = {r.name for r in evaluation.of_type(CONTAINER)}
     found = []
     for r in evaluation.of_type(CONTAINER):
-        raw, plain = r.inputs, r.plain
-        envs = elements(raw.get("envs"))
-        env = dict(unwrap(e).split("=", 1) for e, _ in envs)
-        uploads = elements(raw.get("uploads"))
+        plain = r.plain
         found.append(EmittedContainer(
             name=r.name,
             aliases=tuple(dict.fromkeys(a for n in plain.get("networksAdvanced") or []
                                         for a in n.get("aliases") or [])),
             image=images.get(plain["image"], plain["image"]),
             command=tuple(plain["command"]) if plain.get("command") else None,
-            env=env,
-            secret_env=frozenset(unwrap(e).split("=", 1)[0] for e, s in envs if s),
-            uploads={unwrap(u)["file"]: unwrap(u)["content"] for u, _ in uploads},
-            secret_uploads=frozenset(unwrap(u)["file"] for u, secret in uploads
-                                     if secret or is_secret(unwrap(u).get("content"))
-                                     or is_secret(u.get("content"))),
+            env=dict(e.split("=", 1) for e in plain.get("envs") or []),
+            uploads={u["file"]: u["content"] for u in plain.get("uploads") or []},
             healthcheck=tuple((plain.get("healthcheck") or {}).get("tests") or ()) or None,
             networks={networks.get(n["name"], n["name"]): tuple(n.get("aliases") or ())
                       for n in plain.get("networksAdvanced") or []},
@@ -272,14 +263,6 @@ def creation_order(containers: list[EmittedContainer]) -> list[EmittedContainer]
 
 
 # --- secret wrappers, as the engine sees them ----------------------------------------------
-
-def elements(value: Any) -> list[tuple[Any, bool]]:
-    """A list input's items, each with whether it is secret (a secret item makes the SDK
-    wrap the whole list, and then every item counts as secret)."""
-    if is_secret(value):
-        return [(item, True) for item in value["value"] or []]
-    return [(item, is_secret(item)) for item in value or []]
-
 
 def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE

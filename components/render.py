@@ -10,7 +10,6 @@ files and the proxy's routes. Secret values never appear: each is shown as `<sec
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from dataclasses import asdict
@@ -22,7 +21,6 @@ import yaml
 
 from components.config import PROJECT
 from components.dryrun import EmittedContainer, emitted_containers, evaluate, stack_file
-from components.loader import load
 from components.spec import bcrypt_hash
 
 _MARKER = re.compile(r"__secret_([A-Za-z][A-Za-z0-9_]*?)__")
@@ -77,10 +75,8 @@ def render(project_dir: Path, stack: str) -> str:
     config, secure = stack_file(project_dir / f"Pulumi.{stack}.yaml")
     secrets = {key: marker(key) for key in secure}
     evaluation = evaluate(config, secrets, stack=stack, password_for=marker)
-    keys = [r.name for r in evaluation.resources
-            if r.type == "random:index/randomPassword:RandomPassword"] + secure
-    values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
-    plan = load({**values, **secrets}, set(secrets)).plan
+    plan = evaluation.stack.plan
+    keys = [secret.key for secret in plan.secrets]
     document = {
         "stack": stack,
         "ui": plan.ui_url,

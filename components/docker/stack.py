@@ -28,6 +28,7 @@ class PrefectStack(pulumi.ComponentResource):
     def __init__(self, name: str, loaded: LoadedStack, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TOKEN + "PrefectStack", name, None, opts)
         cfg, plan = loaded.config, loaded.plan
+        self.plan = plan  # what was deployed, as plain data (python -m components.render)
         child = pulumi.ResourceOptions(parent=self)
         if cfg.docker.host is not None:
             provider = docker.Provider("docker", host=cfg.docker.host, opts=child)

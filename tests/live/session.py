@@ -18,7 +18,7 @@ from typing import Any
 
 from harness import stack_file
 
-from components.dryrun import EmittedContainer, emitted_containers, evaluate, generated_password
+from components.dryrun import EmittedContainer, emitted_containers, evaluate
 from live.runner import LIVE_VENV, ROOT, LiveError, LiveStack
 
 FLOW_DIR = "/opt/prefect/flows"
@@ -46,7 +46,7 @@ def emitted(stack: str, overrides: dict[str, Any] | None = None) -> list[Emitted
     if stack == "prod":
         config.update(prod_overrides(config))
     config.update(overrides or {})
-    return emitted_containers(evaluate(config, secrets, stack=stack, password_for=generated_password))
+    return emitted_containers(evaluate(config, secrets, stack=stack))
 
 
 @dataclass
