@@ -1,5 +1,6 @@
-"""A running live stack as a user sees it: the proxy URL, its CA, the stack's login, and a
-Prefect client. Shared by tests/test_live.py and bench/live_benchmark.py."""
+"""A running live stack as a user sees it: its public origin (the proxy's, or
+`server.publicUrl` without one), the proxy's CA, the stack's login, and a Prefect client.
+Shared by tests/test_live.py and bench/live_benchmark.py."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness import stack_file
 
-from components.dryrun import EmittedContainer, emitted_containers, evaluate
+from components.dryrun import EmittedContainer, Evaluation, emitted_containers, evaluate, unwrap
 from live.runner import LIVE_VENV, ROOT, LiveError, LiveStack
 
 FLOW_DIR = "/opt/prefect/flows"
-BASE_URL = "https://localhost"
 
 
 def stack_config(stack: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -40,13 +41,25 @@ def prod_overrides(config: dict[str, Any]) -> dict[str, Any]:
             "workers": workers}
 
 
-def emitted(stack: str, overrides: dict[str, Any] | None = None) -> list[EmittedContainer]:
-    """What the program emits for the stack (prod as tested), secrets resolved."""
+def evaluated(stack: str, overrides: dict[str, Any] | None = None) -> Evaluation:
+    """The program run on mocks for the stack (prod as tested); an override of None drops
+    that section (e.g. a stack without the app API)."""
     config, secrets = stack_config(stack)
     if stack == "prod":
         config.update(prod_overrides(config))
     config.update(overrides or {})
-    return emitted_containers(evaluate(config, secrets, stack=stack))
+    config = {k: v for k, v in config.items() if v is not None}
+    return evaluate(config, secrets, stack=stack)
+
+
+def emitted(stack: str, overrides: dict[str, Any] | None = None) -> list[EmittedContainer]:
+    """What the program emits for the stack (prod as tested), secrets resolved."""
+    return emitted_containers(evaluated(stack, overrides))
+
+
+def stack_outputs(evaluation: Evaluation) -> dict[str, Any]:
+    """The stack's outputs as `pulumi stack output` shows them (uiUrl, apiUrl, ...)."""
+    return unwrap(next(o for o in evaluation.component_outputs.values() if "uiUrl" in o))
 
 
 @dataclass
@@ -54,18 +67,21 @@ class Running:
     name: str
     stack: LiveStack
     containers: dict[str, EmittedContainer]
-    ssl: ssl.SSLContext
+    ssl: ssl.SSLContext | None  # trusts the proxy's internal CA; None for plain http
     login: str | None  # user:password when Prefect auth is on
     client_env: dict[str, str]
     pool: str
+    origin: str  # scheme://host[:port] users reach (from the apiUrl output)
+    outputs: dict[str, Any]  # uiUrl, apiUrl, ... as `pulumi stack output` shows them
 
     def container(self, service: str) -> EmittedContainer:
         return next(c for c in self.containers.values() if service in c.aliases)
 
     def get(self, path: str, auth: str | None = "stack", method: str = "GET",
             body: bytes | None = None) -> tuple[int, bytes]:
-        """One request through the proxy, as a browser would send it (no redirects followed)."""
-        request = urllib.request.Request(BASE_URL + path, method=method, data=body)
+        """One request to the stack's public origin, as a browser would send it (no
+        redirects followed)."""
+        request = urllib.request.Request(self.origin + path, method=method, data=body)
         credentials = self.login if auth == "stack" else auth
         if credentials:
             request.add_header("Authorization",
@@ -99,25 +115,35 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 @contextmanager
 def running_stack(name: str, workdir: Path, overrides: dict[str, Any] | None = None
                   ) -> Iterator[Running]:
-    """Start the stack's emitted containers; stop all of them on exit, whatever happened."""
-    containers = emitted(name, overrides)
+    """Start the stack's emitted containers; stop all of them on exit, whatever happened.
+    Clients use the stack's own apiUrl output, as a user would."""
+    evaluation = evaluated(name, overrides)
+    containers = emitted_containers(evaluation)
+    outputs = stack_outputs(evaluation)
+    api = urlsplit(outputs["apiUrl"])
     stack = LiveStack(containers, workdir)
     try:
         stack.start()
-        proxy = next(c for c in containers if "proxy" in c.aliases)
-        data = next(m.source for m in proxy.mounts if m.target == "/data")
-        root_ca = stack.volume(data) / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        root_ca = internal_ca(stack, containers) if api.scheme == "https" else None
         server = next(c for c in containers if "prefect-server" in c.aliases)
         login = server.env.get("PREFECT_SERVER_API_AUTH_STRING")
         home = workdir / "client-home"
         home.mkdir(exist_ok=True)
         client_env = {"PATH": os.environ["PATH"], "HOME": str(home), "PREFECT_HOME": str(home),
-                      "PREFECT_API_URL": f"{BASE_URL}/prefect/api",
-                      "PREFECT_API_SSL_CERT_FILE": str(root_ca),
+                      "PREFECT_API_URL": outputs["apiUrl"],
+                      **({"PREFECT_API_SSL_CERT_FILE": str(root_ca)} if root_ca else {}),
                       **({"PREFECT_API_AUTH_STRING": login} if login else {})}
-        pool = next(c.command[c.command.index("--pool") + 1] for c in containers
-                    if c.command and "worker" in c.command)
-        yield Running(name, stack, {c.name: c for c in containers},
-                      ssl.create_default_context(cafile=str(root_ca)), login, client_env, pool)
+        pools = [c.command[c.command.index("--pool") + 1] for c in containers
+                 if c.command and "worker" in c.command]
+        context = ssl.create_default_context(cafile=str(root_ca)) if root_ca else None
+        yield Running(name, stack, {c.name: c for c in containers}, context, login, client_env,
+                      pools[0] if pools else "", f"{api.scheme}://{api.netloc}", outputs)
     finally:
         stack.stop()
+
+
+def internal_ca(stack: LiveStack, containers: list[EmittedContainer]) -> Path:
+    """The root certificate of Caddy's internal CA (`tls: internal`), from its data volume."""
+    proxy = next(c for c in containers if "proxy" in c.aliases)
+    data = next(m.source for m in proxy.mounts if m.target == "/data")
+    return stack.volume(data) / "caddy" / "pki" / "authorities" / "local" / "root.crt"
