@@ -1,9 +1,9 @@
 """Render a Caddyfile from the route model.
 
 Prefect is proxied without stripping its prefix (it serves its own sub-path); apps that
-ask for stripping get `uri strip_prefix`. Basic auth lives inside each route's block, with
-health paths and (for Prefect) websocket upgrades left outside it: Prefect's websocket
-client sends no Authorization header and authenticates in-protocol instead.
+ask for stripping get `uri strip_prefix`. Basic auth lives inside each route's block that
+asks for it. Routes match whole path segments (`path /x /x/*`) and are emitted most
+specific first, so `/api/v2` wins over `/api` and `/minio` never catches `/minio-console`.
 """
 
 from __future__ import annotations
@@ -74,10 +74,10 @@ def _route_block(route: Route, username: str, password_key: str) -> list[str]:
     matcher = f"@{route.name}"
     inner: list[str] = []
     if route.auth:
-        inner += _auth_lines(route, username, password_key)
+        inner += _auth_lines(username, password_key)
     if route.strip_prefix and not route.is_fallback:
         inner.append(f"uri strip_prefix {route.prefix}")
-    inner.append(f"reverse_proxy {route.service}:{route.port}")
+    inner += _reverse_proxy(route)
     indented = [f"{INDENT}{line}" for line in inner]
     if route.is_fallback:
         return ["handle {"] + indented + ["}"]
@@ -85,20 +85,20 @@ def _route_block(route: Route, username: str, password_key: str) -> list[str]:
         indented + ["}"]
 
 
-def _auth_lines(route: Route, username: str, password_key: str) -> list[str]:
-    protected = f"@{route.name}-protected"
-    conditions = []
-    if route.open_paths:
-        conditions.append("not path " + " ".join(route.open_paths))
-    if route.websocket_auth_bypass_path:
-        conditions += ["not {",
-                       f"{INDENT}path {route.websocket_auth_bypass_path}",
-                       f"{INDENT}header Connection *Upgrade*",
-                       f"{INDENT}header Upgrade websocket",
-                       "}"]
-    if not conditions:
-        conditions = ["path *"]
-    return ([f"{protected} {{"] + [f"{INDENT}{c}" for c in conditions] + ["}",
-            f"basic_auth {protected} {{",
-            f"{INDENT}{username} ${{{password_key}|bcrypt}}",
-            "}"])
+def _auth_lines(username: str, password_key: str) -> list[str]:
+    return ["basic_auth {", f"{INDENT}{username} ${{{password_key}|bcrypt}}", "}"]
+
+
+def _reverse_proxy(route: Route) -> list[str]:
+    """One upstream, or each replica balanced: active health checks take a dead replica out
+    within 2 s, and a request whose upstream refused or dropped it is retried on another
+    for up to 10 s (connection failures for any method; GET after a sent request)."""
+    if not route.upstreams:
+        return [f"reverse_proxy {route.service}:{route.port}"]
+    targets = " ".join(f"{host}:{route.port}" for host in route.upstreams)
+    settings = ["lb_policy round_robin", "lb_try_duration 10s", "lb_try_interval 250ms",
+                "fail_duration 10s"]
+    if route.health_path:
+        settings += [f"health_uri {route.health_path}", "health_interval 2s",
+                     "health_timeout 2s"]
+    return [f"reverse_proxy {targets} {{"] + [f"{INDENT}{s}" for s in settings] + ["}"]

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from components import plan
-from components.config import DatabaseAccess, StackConfig
+from components import hygiene, monitoring, plan, scaleout
+from components.config import DEFAULT_PREFECT_IMAGE, DatabaseAccess, StackConfig
 from components.errors import Problem
-from components.images import is_floating_major, is_pinned
+from components.images import is_floating_major, is_pinned, is_prefect_2
+from components.kubernetes import checks as kubernetes_checks
 from components.routes import route_problems
 
 
 def problems(cfg: StackConfig) -> list[Problem]:
     found = [*_database(cfg), *_server(cfg), *_names(cfg), *_references(cfg), *_ports(cfg),
-             *_images(cfg), *_proxy(cfg), *_routes(cfg), *_secrets(cfg)]
+             *_images(cfg), *_proxy(cfg), *_routes(cfg), *_secrets(cfg), *_ordering(cfg),
+             *_redis_access(cfg), *kubernetes_checks.problems(cfg), *_connections(cfg),
+             *_monitoring(cfg), *scaleout.problems(cfg)]
     return list(dict.fromkeys(found))
+
+
+def _workloads(cfg: StackConfig) -> Iterator[tuple[str, str, plan.Workload]]:
+    """(config path, name, settings) of every user-declared container group."""
+    for i, pool in enumerate(cfg.workers):
+        yield f"workers[{i}]", pool.name, pool
+    if cfg.api is not None:
+        yield "api", cfg.api.name, cfg.api
+    for i, svc in enumerate(cfg.services):
+        yield f"services[{i}]", svc.name, svc
+    for i, job in enumerate(cfg.setup_jobs):
+        yield f"setupJobs[{i}]", job.name, job
 
 
 def _database(cfg: StackConfig) -> Iterator[Problem]:
@@ -64,6 +79,7 @@ def _server(cfg: StackConfig) -> Iterator[Problem]:
 def _names(cfg: StackConfig) -> Iterator[Problem]:
     """Every container group needs a distinct DNS name on the network."""
     seen: dict[str, str] = {name: "the stack itself" for name in plan.RESERVED_NAMES}
+    seen.update({name: "monitoring (monitoring.enabled)" for name in monitoring.service_names(cfg)})
     entries = [(f"workers[{i}].name", f"worker-{p.name}", p.name) for i, p in enumerate(cfg.workers)]
     entries += [(f"workers[{i}].name", f"pool-{p.name}", p.name) for i, p in enumerate(cfg.workers)]
     if cfg.api is not None:
@@ -75,11 +91,12 @@ def _names(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem(path, f"name `{shown}` is already used by {seen[dns_name]}")
         else:
             seen[dns_name] = path
-    reserved_volumes = {"prefect-data", "postgres-data", "redis-data", "proxy-data", "proxy-config"}
-    for i, svc in enumerate(cfg.services):
-        for j, vol in enumerate(svc.volumes):
+    reserved_volumes = {"prefect-data", "postgres-data", "redis-data", "proxy-data", "proxy-config",
+                        *monitoring.volume_names(cfg)}
+    for path, _, owner in _workloads(cfg):
+        for j, vol in enumerate(getattr(owner, "volumes", [])):
             if vol.name in reserved_volumes:
-                yield Problem(f"services[{i}].volumes[{j}].name",
+                yield Problem(f"{path}.volumes[{j}].name",
                               f"volume name `{vol.name}` is reserved by the stack")
 
 
@@ -98,10 +115,19 @@ def _references(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem(f"workers[{i}].flowCode.hostPath", "a relative path is resolved on "
                           "this machine, but docker.host is remote; use an absolute path that "
                           "exists on the Docker host")
+    for path, _, owner in _workloads(cfg):
+        for j, vol in enumerate(getattr(owner, "volumes", [])):
+            if remote and vol.host_path and vol.host_path.startswith("./"):
+                yield Problem(f"{path}.volumes[{j}].hostPath", "a relative path is resolved on "
+                              "this machine, but docker.host is remote; use an absolute path "
+                              "that exists on the Docker host")
     for i, svc in enumerate(cfg.services):
-        if svc.route is not None and svc.route.port is None and svc.port is None:
-            yield Problem(f"services[{i}].route.port", "a route needs the upstream port: set "
-                          "route.port or the service's port")
+        if svc.route is not None and svc.routes:
+            yield Problem(f"services[{i}].routes", "set either `route` or `routes`, not both")
+        for path, route in plan.service_routes(svc, i):
+            if route.port is None and svc.port is None:
+                yield Problem(f"{path}.port", "a route needs the upstream port: set its port "
+                              "or the service's port")
         check = svc.health_check.http
         if check is not None and check.port is None and svc.port is None:
             yield Problem(f"services[{i}].healthCheck.http.port", "an http check needs a port: "
@@ -142,15 +168,87 @@ def _ports(cfg: StackConfig) -> Iterator[Problem]:
                           "ports; give the service a route instead")
 
 
+def _ordering(cfg: StackConfig) -> Iterator[Problem]:
+    """`dependsOn` names something that exists and can be waited for, without cycles."""
+    builtins = {plan.SERVER}
+    if cfg.database.kind == "postgres":
+        builtins.add(plan.POSTGRES)
+    if cfg.redis.enabled:
+        builtins.add(plan.REDIS)
+    waitable = {s.name for s in cfg.services} | {j.name for j in cfg.setup_jobs}
+    if cfg.api is not None:
+        waitable.add(cfg.api.name)
+    edges: dict[str, set[str]] = {}
+    for path, name, owner in _workloads(cfg):
+        for j, target in enumerate(owner.depends_on):
+            if target not in waitable | builtins:
+                yield Problem(f"{path}.dependsOn[{j}]", f"`{target}` is not a service, api or "
+                              "setup job name, nor a built-in that exists in this stack "
+                              f"(known: {', '.join(sorted(waitable | builtins))})")
+            edges.setdefault(name, set()).add(target)
+    for job in cfg.setup_jobs:
+        for target in job.before:
+            edges.setdefault(target, set()).add(job.name)
+    cycle = _find_cycle(edges)
+    if cycle:
+        start = cycle[0]
+        path = next(p for p, name, _ in _workloads(cfg) if name == start)
+        yield Problem(f"{path}.dependsOn", "dependency cycle: " + " -> ".join(cycle) +
+                      "; remove one of these dependsOn/before entries")
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str]:
+    """One cycle in a directed graph, as a path back to its start (`a -> b -> a`); [] if none."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str]:
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return []
+        for nxt in sorted(edges.get(node, ())):
+            found = visit(nxt, path + [node])
+            if found:
+                return found
+        done.add(node)
+        return []
+
+    for node in sorted(edges):
+        found = visit(node, [])
+        if found:
+            return found
+    return []
+
+
+def _redis_access(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.redis.enabled:
+        return
+    for path, _, owner in _workloads(cfg):
+        if owner.redis is not None:
+            yield Problem(f"{path}.redis", "needs the stack's Redis: set redis.enabled: true")
+
+
 def _images(cfg: StackConfig) -> Iterator[Problem]:
     images = [("server.image", cfg.server.image), ("proxy.image", cfg.proxy.image_ref),
               ("database.postgres.image", cfg.database.postgres.image),
               ("redis.image", cfg.redis.image)]
+    if cfg.monitoring.enabled:
+        mon = cfg.monitoring
+        images += [("monitoring.exporter.image", mon.exporter.image),
+                   ("monitoring.prometheus.image", mon.prometheus.image),
+                   ("monitoring.grafana.image", mon.grafana.image)]
     images += [(f"workers[{i}].image", p.image) for i, p in enumerate(cfg.workers) if p.image]
     if cfg.api is not None:
         images.append(("api.image", cfg.api.image))
     images += [(f"services[{i}].image", s.image) for i, s in enumerate(cfg.services)]
     images += [(f"setupJobs[{i}].image", j.image) for i, j in enumerate(cfg.setup_jobs)]
+    prefect_images = [("server.image", cfg.server.image)]
+    prefect_images += [(f"workers[{i}].image", p.image) for i, p in enumerate(cfg.workers) if p.image]
+    for path, image in prefect_images:
+        if is_prefect_2(image):
+            yield Problem(path, f"image `{image}` is Prefect 2; this stack configures Prefect 3 "
+                          "(Prefect 2 would silently ignore its settings): use "
+                          f"{DEFAULT_PREFECT_IMAGE}")
     for path, image in images:
         if not is_pinned(image):
             yield Problem(path, f"image `{image}` is not pinned; use an exact tag such as "
@@ -162,10 +260,17 @@ def _images(cfg: StackConfig) -> Iterator[Problem]:
 
 def _proxy(cfg: StackConfig) -> Iterator[Problem]:
     proxy = cfg.proxy
+    if cfg.server.public_url is not None and "//0.0.0.0" in cfg.server.public_url:
+        yield Problem("server.publicUrl", "0.0.0.0 is a bind address, not a place a browser "
+                      "can reach; use the host name or IP users type")
     if proxy.kind == "none":
-        if cfg.server.publish is None:
+        if cfg.server.publish is None and cfg.target.kind == "docker":
             yield Problem("server.publish", "proxy.kind: none serves Prefect on a host port; "
                           "set server.publish.hostPort (e.g. 4200)")
+        if cfg.server.public_url is None:
+            yield Problem("server.publicUrl", "proxy.kind: none publishes Prefect directly; set "
+                          "the URL browsers use to reach it (e.g. http://prefect.lan:4200), or "
+                          "the UI would call the server's bind address")
         return
     if proxy.tls == "acme":
         if proxy.acme.email is None:
@@ -193,3 +298,24 @@ def _secrets(cfg: StackConfig) -> Iterator[Problem]:
     if cfg.proxy.traefik.dashboard and not auth.enabled:
         yield Problem("proxy.traefik.dashboard", "the dashboard is served behind the stack "
                       "login; turn on server.basicAuth.enabled")
+
+
+def _connections(cfg: StackConfig) -> Iterator[Problem]:
+    """Prefect's pools at their fullest must fit in the stack's PostgreSQL, or a busy stack
+    fails with `too many clients` instead of queueing in the pool."""
+    if cfg.database.kind != "postgres":
+        return
+    needed = hygiene.connections_needed(cfg)
+    limit = cfg.database.postgres.max_connections
+    if needed > limit:
+        yield Problem("database.postgres.maxConnections",
+                      f"{needed} connections needed ({hygiene.connection_breakdown(cfg)}; each "
+                      f"process × (database.pool.size + maxOverflow)) but max_connections is "
+                      f"{limit}; raise maxConnections to at least {needed} or lower "
+                      "database.pool.size / maxOverflow or server.replicas")
+
+
+def _monitoring(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.monitoring.enabled and cfg.proxy.kind == "none":
+        yield Problem("monitoring.enabled", "Prometheus and Grafana are served behind the "
+                      "stack login on the proxy; set proxy.kind to caddy or traefik")

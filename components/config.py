@@ -25,6 +25,9 @@ DEFAULT_POSTGRES_IMAGE = "postgres:16.6-alpine"
 DEFAULT_REDIS_IMAGE = "redis:7.4.2-alpine"
 DEFAULT_CADDY_IMAGE = "caddy:2.11.7-alpine"
 DEFAULT_TRAEFIK_IMAGE = "traefik:v3.5.3"
+DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v3.7.3"
+DEFAULT_EXPORTER_IMAGE = "prefecthq/prometheus-prefect-exporter:3.6.1"
+DEFAULT_GRAFANA_IMAGE = "grafana/grafana:12.2.1"
 
 # Docker accepts [a-zA-Z0-9][a-zA-Z0-9_.-]* for container names; we also use names as DNS
 # aliases and Pulumi resource names, so stay lower-case and hyphenated.
@@ -39,6 +42,9 @@ UrlPath = Annotated[str, StringConstraints(pattern=r"^/([A-Za-z0-9._~-]+(/[A-Za-
 Port = Annotated[int, Field(ge=1, le=65535)]
 HostIp = Annotated[str, StringConstraints(pattern=r"^(\d{1,3}\.){3}\d{1,3}$|^::1?$")]
 PipRequirement = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-\[\],<>=!~]+$")]
+PublicOrigin = Annotated[str, StringConstraints(
+    pattern=r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$")]
+ContainerPath = Annotated[str, StringConstraints(pattern=r"^/\S*$")]
 EnvMap = dict[EnvName, str]
 SecretEnvMap = dict[EnvName, ConfigKeyName]
 
@@ -151,6 +157,18 @@ class PostgresSettings(Section):
         "Prefect database and the app databases, each with its own role.",
     )
     resources: Resources = Field(Resources(), description="Limits for the database container.")
+    max_connections: Annotated[int, Field(ge=20, le=10000)] = Field(
+        100,
+        description="PostgreSQL `max_connections`, set explicitly. Every Prefect process "
+        "that opens a pool (server replicas, services, migrations) must fit in it with "
+        "`reservedConnections` to spare; checked before deploying.",
+    )
+    reserved_connections: Annotated[int, Field(ge=0, le=1000)] = Field(
+        10,
+        description="Connections kept free beyond Prefect's pools: app databases (workers, "
+        "api, services), db-init and psql sessions. PostgreSQL's own 3 superuser slots "
+        "come on top.",
+    )
 
 
 class ExternalDatabaseSettings(Section):
@@ -164,6 +182,24 @@ class ExternalDatabaseSettings(Section):
 class SqliteSettings(Section):
     path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/-]+\.db$")] = Field(
         "/var/lib/prefect/prefect.db", description="Database file inside the server container."
+    )
+
+
+class RetentionSettings(Section):
+    """What Prefect's database vacuum service deletes, and how often it runs."""
+
+    events_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        7, description="PREFECT_SERVER_EVENTS_RETENTION_PERIOD: events older than this are "
+        "deleted."
+    )
+    flow_runs_days: Annotated[int, Field(ge=1, le=36500)] | None = Field(
+        90,
+        description="PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD: finished flow runs "
+        "(with their task runs, logs and artifacts) older than this are deleted. null "
+        "keeps them forever.",
+    )
+    vacuum_interval_minutes: Annotated[int, Field(ge=1, le=10080)] = Field(
+        60, description="PREFECT_SERVER_SERVICES_DB_VACUUM_LOOP_SECONDS, in minutes."
     )
 
 
@@ -183,6 +219,15 @@ class DatabaseSettings(Section):
     )
     sqlite: SqliteSettings = Field(SqliteSettings(), description="kind=sqlite settings.")
     pool: PoolSettings = Field(PoolSettings(), description="SQLAlchemy pool (PostgreSQL only).")
+    retention: RetentionSettings = Field(
+        RetentionSettings(), description="Database vacuum: event and flow-run retention."
+    )
+    migration_timeout_seconds: Annotated[int, Field(ge=10, le=86400)] | None = Field(
+        1800,
+        description="PREFECT_SERVER_DATABASE_MIGRATION_TIMEOUT: statement timeout of schema "
+        "migrations (PostgreSQL), so a blocked migration fails instead of hanging the "
+        "upgrade. null = no limit.",
+    )
 
 
 class BasicAuthSettings(Section):
@@ -207,7 +252,14 @@ class ServerSettings(Section):
     replicas: Annotated[int, Field(ge=1, le=20)] = Field(
         1,
         description="API replicas. More than one needs database.kind postgres/external and "
-        "redis.enabled (API runs with --no-services; one services container runs beside it).",
+        "redis.enabled (API runs with --no-services; `servicesReplicas` services containers "
+        "run beside it).",
+    )
+    services_replicas: Annotated[int, Field(ge=1, le=5)] = Field(
+        1,
+        description="Background-services containers beside several API replicas (scheduler, "
+        "event persister, task-run recorder...). More than one stays correct (Redis Docket "
+        "and messaging); needs replicas > 1.",
     )
     port: Port = Field(4200, description="PREFECT_SERVER_API_PORT inside the container.")
     base_path: UrlPath = Field(
@@ -223,6 +275,13 @@ class ServerSettings(Section):
         None,
         description="Publish the server port on the host (dev convenience, e.g. "
         "127.0.0.1:4200). Refused in production stacks unless proxy.kind is none.",
+    )
+    public_url: PublicOrigin | None = Field(
+        None,
+        description="Origin (scheme://host[:port], no path) where browsers and clients reach "
+        "Prefect, e.g. http://prefect.lan:4200. Required with proxy.kind: none: the UI is "
+        "told its API is at <publicUrl><basePath>/api. Behind a proxy the proxy's origin is "
+        "used and the UI gets a relative API path.",
     )
     env: EnvMap = Field({}, description="Extra plain environment variables.")
     resources: Resources = Field(Resources(), description="Limits per server container.")
@@ -249,6 +308,44 @@ class DatabaseAccess(Section):
     )
 
 
+class VolumeSettings(Section):
+    mount_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] = Field(
+        description="Path inside the container."
+    )
+    name: ServiceName | None = Field(None, description="Named volume (created, prefixed).")
+    host_path: Annotated[str, StringConstraints(pattern=r"^\.?/\S*$")] | None = Field(
+        None, description="Host directory to bind instead: absolute, or `./...` relative to "
+        "the project directory (local Docker daemon only)."
+    )
+    read_only: bool = Field(False, description="Mount read-only.")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> VolumeSettings:
+        if (self.name is None) == (self.host_path is None):
+            raise ValueError("set exactly one of `name` or `hostPath`")
+        return self
+
+
+class RedisAccess(Section):
+    """Gives a container the URL of the stack's Redis (password included, as a secret)."""
+
+    env: EnvName = Field("REDIS_URL", description="Variable that receives the URL.")
+    db: Annotated[int, Field(ge=0, le=15)] = Field(0, description="Redis database number.")
+    scheme: Literal["redis"] = Field("redis", description="URL scheme.")
+
+
+class FileSettings(Section):
+    """A config file uploaded into the container; `${configKey}` placeholders are filled from
+    secret config keys, and the file is then uploaded as a secret."""
+
+    path: ContainerPath = Field(description="Absolute path of the file inside the container.")
+    content: str = Field(
+        description="File content. `${configKey}` is replaced by that secret config key's "
+        "value; write `$${` for a literal `${` (e.g. Grafana's own `$${VAR}`).")
+    mode: Literal["0644", "0755"] = Field(
+        "0644", description="0644 (readable) or 0755 (executable): the modes Docker uploads.")
+
+
 class WorkerPoolSettings(Section):
     """One work pool and the workers that poll it (worker.config.workPool in prefect-helm)."""
 
@@ -272,6 +369,16 @@ class WorkerPoolSettings(Section):
     database: DatabaseAccess | None = Field(None, description="App database URL for flows.")
     env: EnvMap = Field({}, description="Extra plain environment variables.")
     secret_env: SecretEnvMap = Field({}, description="Variable -> config key of a secret.")
+    volumes: list[VolumeSettings] = Field(
+        [], description="Data directories and volumes beside the flow code (e.g. ./data).")
+    internal_network: bool = Field(
+        False, description="Also join the internal network (reach PostgreSQL and Redis).")
+    depends_on: list[ServiceName] = Field(
+        [], description="Services (healthy), the api (healthy) or setup jobs (exited 0) to "
+        "wait for; also `postgres`, `redis`, `prefect-server`."
+    )
+    redis: RedisAccess | None = Field(None, description="Redis URL (needs redis.enabled).")
+    files: list[FileSettings] = Field([], description="Config files to upload.")
     resources: Resources = Field(Resources(), description="Limits per worker container.")
 
 
@@ -332,6 +439,14 @@ class AppApiSettings(Section):
     )
     env: EnvMap = Field({}, description="Plain environment variables.")
     secret_env: SecretEnvMap = Field({}, description="Variable -> config key of a secret.")
+    internal_network: bool = Field(
+        False, description="Also join the internal network (reach PostgreSQL and Redis).")
+    depends_on: list[ServiceName] = Field(
+        [], description="Services (healthy), the api (healthy) or setup jobs (exited 0) to "
+        "wait for; also `postgres`, `redis`, `prefect-server`."
+    )
+    redis: RedisAccess | None = Field(None, description="Redis URL (needs redis.enabled).")
+    files: list[FileSettings] = Field([], description="Config files to upload.")
     user: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_:-]+$")] | None = Field(
         None, description="Run as this user (uid[:gid]); default the image's user."
     )
@@ -352,23 +467,6 @@ class PortMapping(Section):
     host_ip: HostIp = Field("127.0.0.1", description="Host address to bind.")
 
 
-class VolumeSettings(Section):
-    mount_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] = Field(
-        description="Path inside the container."
-    )
-    name: ServiceName | None = Field(None, description="Named volume (created, prefixed).")
-    host_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] | None = Field(
-        None, description="Absolute host directory to bind instead."
-    )
-    read_only: bool = Field(False, description="Mount read-only.")
-
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> VolumeSettings:
-        if (self.name is None) == (self.host_path is None):
-            raise ValueError("set exactly one of `name` or `hostPath`")
-        return self
-
-
 class ServiceSettings(Section):
     """Any extra long-running container: Dolt, MinIO, Flower, Grafana, Prometheus ..."""
 
@@ -383,10 +481,19 @@ class ServiceSettings(Section):
     volumes: list[VolumeSettings] = Field([], description="Volumes and bind mounts.")
     health_check: HealthCheckSettings = Field(description="Required: how Docker knows it works.")
     route: RouteSettings | None = Field(None, description="Proxy route.")
+    routes: list[RouteSettings] = Field(
+        [], description="Several proxy routes (e.g. an API port and a console port); "
+        "instead of `route`.")
     database: DatabaseAccess | None = Field(None, description="App database URL.")
     internal_network: bool = Field(
         False, description="Also join the internal network (reach PostgreSQL and Redis)."
     )
+    depends_on: list[ServiceName] = Field(
+        [], description="Services (healthy), the api (healthy) or setup jobs (exited 0) to "
+        "wait for; also `postgres`, `redis`, `prefect-server`."
+    )
+    redis: RedisAccess | None = Field(None, description="Redis URL (needs redis.enabled).")
+    files: list[FileSettings] = Field([], description="Config files to upload.")
     user: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_:-]+$")] | None = Field(
         None, description="Run as this user (uid[:gid])."
     )
@@ -407,6 +514,14 @@ class SetupJobSettings(Section):
     before: list[ServiceName] = Field(
         [], description="Services (api, service or worker pool names) that wait for this job."
     )
+    internal_network: bool = Field(
+        False, description="Also join the internal network (reach PostgreSQL and Redis).")
+    depends_on: list[ServiceName] = Field(
+        [], description="Services (healthy), the api (healthy) or setup jobs (exited 0) to "
+        "wait for; also `postgres`, `redis`, `prefect-server`."
+    )
+    redis: RedisAccess | None = Field(None, description="Redis URL (needs redis.enabled).")
+    files: list[FileSettings] = Field([], description="Config files to upload.")
 
 
 class AcmeSettings(Section):
@@ -449,6 +564,118 @@ class ProxySettings(Section):
         return DEFAULT_TRAEFIK_IMAGE if self.kind == "traefik" else DEFAULT_CADDY_IMAGE
 
 
+class ExporterSettings(Section):
+    """prometheus-prefect-exporter: flow-run, deployment and work-pool metrics read from
+    the Prefect API."""
+
+    image: ImageRef = Field(DEFAULT_EXPORTER_IMAGE, description="Exporter image, pinned.")
+    offset_minutes: Annotated[int, Field(ge=1, le=1440)] = Field(
+        5, description="OFFSET_MINUTES: window of recent flow runs counted by state."
+    )
+    resources: Resources = Field(Resources(memoryMb=256), description="Limits.")
+
+
+class PrometheusSettings(Section):
+    image: ImageRef = Field(DEFAULT_PROMETHEUS_IMAGE, description="Prometheus image, pinned.")
+    prefix: UrlPath = Field("/prometheus", description="Public path, behind the stack login.")
+    scrape_interval_seconds: Annotated[int, Field(ge=1, le=600)] = Field(
+        30, description="How often every target is scraped (the exporter asks the Prefect "
+        "API on each scrape; its authors advise 30 s or more)."
+    )
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        15, description="--storage.tsdb.retention.time, in days."
+    )
+    resources: Resources = Field(Resources(memoryMb=512), description="Limits.")
+
+
+class GrafanaSettings(Section):
+    enabled: bool = Field(True, description="Run Grafana with the Prometheus datasource and "
+                          "the Prefect dashboard provisioned.")
+    image: ImageRef = Field(DEFAULT_GRAFANA_IMAGE, description="Grafana image, pinned.")
+    prefix: UrlPath = Field("/grafana", description="Public path, behind the stack login.")
+    admin_password_secret: ConfigKeyName = Field(
+        "grafanaAdminPassword",
+        description="Config key of Grafana's own admin password (generated if unset). "
+        "Users never need it: the stack login lets them in as viewers.",
+    )
+    resources: Resources = Field(Resources(memoryMb=256), description="Limits.")
+
+
+class MonitoringSettings(Section):
+    """Prometheus, the Prefect exporter and Grafana, their UIs behind the stack login."""
+
+    enabled: bool = Field(
+        False, description="Turn on Prefect's metrics endpoint and run the exporter, "
+        "Prometheus and (unless disabled) Grafana. Needs a proxy and server.basicAuth."
+    )
+    exporter: ExporterSettings = Field(ExporterSettings(), description="The exporter.")
+    prometheus: PrometheusSettings = Field(PrometheusSettings(), description="Prometheus.")
+    grafana: GrafanaSettings = Field(GrafanaSettings(), description="Grafana.")
+
+
+DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,5}(Mi|Gi|Ti)$")]
+
+
+class IngressSettings(Section):
+    """How the proxy's routes become an Ingress (target.kind kubernetes)."""
+
+    class_name: DnsLabel = Field(
+        "nginx",
+        description="IngressClass serving the routes. Basic auth and prefix stripping use "
+        "ingress-nginx annotations (Traefik's kubernetesIngressNginx provider reads them too).",
+    )
+    cluster_issuer: DnsLabel | None = Field(
+        None,
+        description="cert-manager ClusterIssuer that issues the certificate "
+        "(cert-manager.io/cluster-issuer). Required with proxy.tls acme; with tls internal, "
+        "unset uses the controller's default certificate.",
+    )
+    controller_namespace: DnsLabel = Field(
+        "ingress-nginx",
+        description="Namespace of the ingress controller pods: the NetworkPolicies let "
+        "only it reach the routed services from outside the stack's namespace.",
+    )
+
+
+class StorageSettings(Section):
+    class_name: DnsLabel | None = Field(
+        None, description="StorageClass of every PersistentVolumeClaim; unset: the default."
+    )
+    volume_size: Quantity = Field("1Gi", description="Size of each named volume's claim.")
+    database_size: Quantity = Field("10Gi", description="Size of PostgreSQL's claim.")
+
+
+class KubernetesSettings(Section):
+    """Where and how a stack with target.kind kubernetes is deployed."""
+
+    kubeconfig: Annotated[str, StringConstraints(pattern=r"^\S+$")] | None = Field(
+        None, description="Path of the kubeconfig file; unset: KUBECONFIG or ~/.kube/config."
+    )
+    context: Annotated[str, StringConstraints(pattern=r"^\S+$")] | None = Field(
+        None, description="kubeconfig context; unset: its current context."
+    )
+    namespace: DnsLabel | None = Field(
+        None, description="Namespace of every object; unset: network.namePrefix."
+    )
+    create_namespace: bool = Field(
+        True, description="Create the namespace (false: it exists and is managed elsewhere)."
+    )
+    ingress: IngressSettings = Field(IngressSettings(), description="The Ingress.")
+    storage: StorageSettings = Field(StorageSettings(), description="Persistent volumes.")
+
+
+class TargetSettings(Section):
+    kind: Literal["docker", "kubernetes"] = Field(
+        "docker",
+        description="docker: containers on one Docker host (the `docker` section). "
+        "kubernetes: the same stack as Kubernetes objects (the `kubernetes` settings below).",
+    )
+    kubernetes: KubernetesSettings = Field(
+        KubernetesSettings(), description="target.kind kubernetes settings."
+    )
+
+
 class StackConfig(Section):
     """The whole stack. Each field is one `prefect-stack:<key>` entry of the stack file."""
 
@@ -470,6 +697,10 @@ class StackConfig(Section):
     proxy: ProxySettings = Field(ProxySettings(), description="Reverse proxy.")
     resources: ResourceDefaults = Field(ResourceDefaults(), description="Default limits.")
     logging: LoggingSettings = Field(LoggingSettings(), description="Container log rotation.")
+    monitoring: MonitoringSettings = Field(MonitoringSettings(), description="Metrics and "
+                                           "dashboards.")
+    target: TargetSettings = Field(TargetSettings(), description="Docker host or Kubernetes "
+                                   "cluster to deploy to.")
 
 
 SECTIONS: tuple[str, ...] = tuple(

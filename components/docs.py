@@ -1,13 +1,16 @@
 """Print the config reference (Markdown) from the pydantic models: `python -m components.docs`.
 
 The README embeds this output between markers; a test fails when they drift apart.
+`python -m components.docs --write-readme` rewrites that part of README.md in place.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -87,5 +90,31 @@ def reference() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
+
+
+def write_readme(path: Path = README) -> None:
+    """Replace the README's embedded reference with the current one."""
+    text = path.read_text()
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    path.write_text(head + START + reference() + END + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m components.docs",
+        description="Print the stack config reference (Markdown), generated from the models.")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="rewrite the reference embedded in README.md instead of printing")
+    args = parser.parse_args(argv)
+    if args.write_readme:
+        write_readme()
+    else:
+        print(reference(), end="")
+    return 0
+
+
 if __name__ == "__main__":
-    print(reference(), end="")
+    raise SystemExit(main())

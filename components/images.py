@@ -26,3 +26,11 @@ def is_floating_major(image: str) -> bool:
     if tag is None or tag == "@digest":
         return False
     return bool(re.fullmatch(r"v?\d+(-[A-Za-z][A-Za-z0-9.]*)*|[A-Za-z-]+", tag))
+
+
+def is_prefect_2(image: str) -> bool:
+    """An official Prefect image whose tag is a 2.x version (`2`, `2-python3.11`, `2.20.3`)."""
+    repository = image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] \
+        else image.split("@", 1)[0]
+    tag = image_tag(image)
+    return repository.endswith("prefecthq/prefect") and bool(tag and re.match(r"2(\D|$)", tag))

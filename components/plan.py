@@ -7,19 +7,25 @@ creation) come from running Prefect 3.8.8; see the README's "What the tests prov
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 
-from components import caddy, traefik
+from components import caddy, hygiene, monitoring, postgres_start, scaleout, traefik
 from components.config import (
+    AppApiSettings,
     DatabaseAccess,
+    FileSettings,
     HealthCheckSettings,
     PostgresDatabase,
     Resources,
+    RouteSettings,
     ServiceSettings,
+    SetupJobSettings,
     StackConfig,
     VolumeSettings,
     WorkerPoolSettings,
 )
+from components.neutral import neutral_view
 from components.routes import Route
 from components.spec import (
     EnvValue,
@@ -33,7 +39,11 @@ from components.spec import (
     ServiceSpec,
     StackPlan,
     VolumeSpec,
+    file_content,
 )
+
+# The user-declared containers: each may get env, secrets, a database or Redis URL, files.
+Workload = WorkerPoolSettings | AppApiSettings | ServiceSettings | SetupJobSettings
 
 SERVER = "prefect-server"
 SERVICES = "prefect-services"
@@ -64,17 +74,25 @@ def internal_api_url(cfg: StackConfig) -> str:
 
 
 def public_origin(cfg: StackConfig) -> str:
+    """Where users reach the stack: `server.publicUrl`, else the proxy's origin (a stack
+    without a proxy must declare publicUrl; see checks)."""
+    if cfg.server.public_url is not None:
+        return cfg.server.public_url
     proxy = cfg.proxy
-    if proxy.kind == "none":
-        publish = cfg.server.publish
-        if publish is None:
-            return f"http://{SERVER}:{cfg.server.port}"
-        return f"http://{publish.host_ip}:{publish.host_port}"
     if proxy.tls == "off":
         port = "" if proxy.http_port == 80 else f":{proxy.http_port}"
         return f"http://{proxy.domain}{port}"
     port = "" if proxy.https_port == 443 else f":{proxy.https_port}"
     return f"https://{proxy.domain}{port}"
+
+
+def ui_api_url(cfg: StackConfig) -> str:
+    """What the UI in the browser calls. Unset, Prefect 3.8.8 builds it from
+    PREFECT_SERVER_API_HOST and tells every browser to call http://0.0.0.0:4200/api. Behind a
+    proxy a relative path works from any host name; without one the declared public URL."""
+    if cfg.proxy.kind == "none":
+        return f"{cfg.server.public_url}{api_path(cfg)}"
+    return api_path(cfg)
 
 
 def python_http_probe(url: str) -> tuple[str, ...]:
@@ -106,9 +124,19 @@ def networks(needs_data: bool) -> tuple[str, ...]:
     return ("app", "data") if needs_data else ("app",)
 
 
+def workload_networks(owner: Workload) -> tuple[str, ...]:
+    return networks(owner.internal_network or owner.database is not None
+                    or owner.redis is not None)
+
+
 def mounts(volumes: list[VolumeSettings]) -> tuple[Mount, ...]:
     return tuple(Mount(target=v.mount_path, volume=v.name, host_path=v.host_path,
                        read_only=v.read_only) for v in volumes)
+
+
+def uploads(files: list[FileSettings]) -> tuple[FileUpload, ...]:
+    return tuple(FileUpload(f.path, file_content(f.content), executable=f.mode == "0755")
+                 for f in files)
 
 
 def limits(cfg: StackConfig, own: Resources) -> dict[str, int | float | None]:
@@ -125,7 +153,8 @@ def auth_string(cfg: StackConfig) -> SecretText:
 
 def prefect_client_env(cfg: StackConfig) -> dict[str, EnvValue]:
     """What any Prefect client (worker, CLI, app) needs to reach this server."""
-    env: dict[str, EnvValue] = {"PREFECT_API_URL": internal_api_url(cfg)}
+    env: dict[str, EnvValue] = {"PREFECT_API_URL": internal_api_url(cfg),
+                                **scaleout.CLIENT_OUTAGE_ENV}
     if cfg.server.basic_auth.enabled:
         env["PREFECT_API_AUTH_STRING"] = auth_string(cfg)
     return env
@@ -151,13 +180,30 @@ def prefect_database_url(cfg: StackConfig) -> EnvValue:
                                             scheme="postgresql+asyncpg"))
 
 
-def app_env(cfg: StackConfig, env: dict[str, str], secret_env: dict[str, str],
-            database: DatabaseAccess | None) -> dict[str, EnvValue]:
-    out: dict[str, EnvValue] = dict(env)
-    out.update({name: SecretText(f"${{{key}}}") for name, key in secret_env.items()})
-    if database is not None:
-        out[database.env] = database_url(cfg, database)
+def redis_url(cfg: StackConfig, db: int) -> SecretText:
+    return SecretText(f"redis://:${{{cfg.redis.password_secret}|url}}@{REDIS}:6379/{db}")
+
+
+def app_env(cfg: StackConfig, owner: Workload) -> dict[str, EnvValue]:
+    """A user container's env: plain values, named secrets, derived DB and Redis URLs."""
+    out: dict[str, EnvValue] = dict(owner.env)
+    out.update({name: SecretText(f"${{{key}}}") for name, key in owner.secret_env.items()})
+    if owner.database is not None:
+        out[owner.database.env] = database_url(cfg, owner.database)
+    if owner.redis is not None:
+        out[owner.redis.env] = redis_url(cfg, owner.redis.db)
     return out
+
+
+def workload_depends(cfg: StackConfig, owner: Workload) -> tuple[str, ...]:
+    """What a user container waits for: db-init when it uses the stack's PostgreSQL, Redis
+    when it uses Redis, and whatever it names in `dependsOn`."""
+    depends: tuple[str, ...] = ()
+    if owner.database is not None:
+        depends += database_dependencies(cfg)
+    if owner.redis is not None:
+        depends += (REDIS,)
+    return tuple(dict.fromkeys(depends + tuple(owner.depends_on)))
 
 
 # --- the services -------------------------------------------------------------------------
@@ -178,8 +224,7 @@ def redis_env(cfg: StackConfig) -> dict[str, EnvValue]:
         "PREFECT_REDIS_MESSAGING_PORT": "6379",
         "PREFECT_REDIS_MESSAGING_DB": "0",
         "PREFECT_REDIS_MESSAGING_PASSWORD": SecretText(f"${{{password}}}"),
-        "PREFECT_SERVER_DOCKET_URL": SecretText(f"redis://:${{{password}|url}}@{REDIS}:6379/1"),
-        "EXTRA_PIP_PACKAGES": "prefect-redis",
+        "PREFECT_SERVER_DOCKET_URL": redis_url(cfg, 1),
     }
 
 
@@ -194,14 +239,16 @@ def prefect_server_env(cfg: StackConfig) -> dict[str, EnvValue]:
         # Migrations run in the prefect-migrate job when several processes share the DB.
         "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false" if scale_out(cfg) else "true",
     }
+    env["PREFECT_SERVER_UI_API_URL"] = ui_api_url(cfg)
     if ui_base(cfg):
-        # All three, or the UI loads assets from /assets and breaks (field notes).
+        # With the UI API URL, all three, or the UI loads assets from /assets (field notes).
         env["PREFECT_SERVER_UI_SERVE_BASE"] = ui_base(cfg)
         env["PREFECT_SERVER_API_BASE_PATH"] = api_path(cfg)
-        env["PREFECT_SERVER_UI_API_URL"] = api_path(cfg)
     if cfg.database.kind != "sqlite":
         env["PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE"] = str(cfg.database.pool.size)
         env["PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW"] = str(cfg.database.pool.max_overflow)
+    env.update(hygiene.hygiene_env(cfg))
+    env.update(monitoring.metrics_env(cfg))
     if server.basic_auth.enabled:
         env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string(cfg)
     if scale_out(cfg):
@@ -250,7 +297,8 @@ def server_specs(cfg: StackConfig) -> list[ServiceSpec]:
             command=("prefect", "server", "services", "start"),
             healthcheck=HealthCheck(("CMD-SHELL", "kill -0 1"), start_period_s=30),
             group="server", **{**common, "depends_on": depends + (SERVER,)}))
-    return specs
+    health = f"http://localhost:{server.port}{api_path(cfg)}/health"
+    return scaleout.harden_all(cfg, specs, health, SERVICES)
 
 
 def pool_setup_command(pool: WorkerPoolSettings) -> tuple[str, ...]:
@@ -279,7 +327,7 @@ def worker_specs(cfg: StackConfig, pool: WorkerPoolSettings, extra_depends: tupl
     }
     if pool.extra_pip_packages:
         env["EXTRA_PIP_PACKAGES"] = " ".join(pool.extra_pip_packages)
-    env.update(app_env(cfg, pool.env, pool.secret_env, pool.database))
+    env.update(app_env(cfg, pool))
     code_mounts: tuple[Mount, ...] = ()
     workdir = None
     if pool.flow_code is not None:
@@ -290,12 +338,14 @@ def worker_specs(cfg: StackConfig, pool: WorkerPoolSettings, extra_depends: tupl
         name=f"worker-{pool.name}", component="WorkerPool", image=image, port=WORKER_HEALTH_PORT,
         command=("prefect", "worker", "start", "--pool", pool.name, "--type", pool.type,
                  "--with-healthcheck"),
-        env=env, replicas=pool.replicas, networks=networks(pool.database is not None),
-        mounts=code_mounts, working_dir=workdir,
+        env=env, replicas=pool.replicas, networks=workload_networks(pool),
+        mounts=code_mounts + mounts(pool.volumes), uploads=uploads(pool.files),
+        working_dir=workdir,
         healthcheck=HealthCheck(python_http_probe(f"http://localhost:{WORKER_HEALTH_PORT}/health"),
                                 start_period_s=60 if pool.extra_pip_packages else 30),
-        depends_on=(SERVER, setup.name) + extra_depends, group=pool.name,
-        **limits(cfg, pool.resources))
+        depends_on=tuple(dict.fromkeys((SERVER, setup.name, *workload_depends(cfg, pool),
+                                        *extra_depends))),
+        group=pool.name, **limits(cfg, pool.resources))
     return [setup, worker] if pool.replicas else [setup]
 
 
@@ -306,15 +356,16 @@ def _seconds(value: float) -> str:
 def postgres_specs(cfg: StackConfig) -> list[ServiceSpec]:
     pg = cfg.database.postgres
     superuser = SecretText(f"${{{pg.superuser_password_secret}}}")
-    server = ServiceSpec(
+    server = postgres_start.applying_superuser_password(ServiceSpec(
         name=POSTGRES, component="Database", image=pg.image, port=5432,
+        command=("postgres", *hygiene.postgres_args(cfg)),
         env={"POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres",
              "POSTGRES_PASSWORD": superuser,
              "POSTGRES_INITDB_ARGS": "--auth-host=scram-sha-256"},
         networks=("data",), mounts=(Mount(target="/var/lib/postgresql/data", volume="postgres-data"),),
         healthcheck=HealthCheck(("CMD", "pg_isready", "-U", "postgres", "-h", "127.0.0.1"),
                                 interval_s=5, timeout_s=5, retries=10, start_period_s=10),
-        wait_healthy=True, group="database", **limits(cfg, pg.resources))
+        wait_healthy=True, group="database", **limits(cfg, pg.resources)))
     init = ServiceSpec(
         name=DB_INIT, component="Database", image=pg.image,
         command=("psql", "-v", "ON_ERROR_STOP=1", "-h", POSTGRES, "-U", "postgres",
@@ -367,49 +418,40 @@ def redis_spec(cfg: StackConfig) -> ServiceSpec:
 def api_spec(cfg: StackConfig, extra_depends: tuple[str, ...]) -> ServiceSpec:
     api = cfg.api
     assert api is not None
-    env = app_env(cfg, api.env, api.secret_env, api.database)
+    env = app_env(cfg, api)
     if api.uses_prefect:
         env = {**prefect_client_env(cfg), **env}
     depends = (SERVER,) if api.uses_prefect else ()
-    if api.database is not None:
-        depends += database_dependencies(cfg)
     return ServiceSpec(
         name=api.name, component="AppApi", image=api.image, port=api.port,
         command=tuple(api.command) if api.command else None, env=env, replicas=api.replicas,
         healthcheck=health_from_settings(api.health_check, api.port),
-        networks=networks(api.database is not None),
-        depends_on=depends + extra_depends, user=api.user, group=api.name,
-        **limits(cfg, api.resources))
+        networks=workload_networks(api), uploads=uploads(api.files),
+        depends_on=tuple(dict.fromkeys(depends + workload_depends(cfg, api) + extra_depends)),
+        user=api.user, group=api.name, **limits(cfg, api.resources))
 
 
 def service_spec(cfg: StackConfig, svc: ServiceSettings, extra_depends: tuple[str, ...]
                  ) -> ServiceSpec:
-    needs_data = svc.internal_network or svc.database is not None
-    depends = database_dependencies(cfg) if svc.database is not None else ()
     return ServiceSpec(
         name=svc.name, component="Service", image=svc.image, port=svc.port,
         command=tuple(svc.command) if svc.command else None,
-        env=app_env(cfg, svc.env, svc.secret_env, svc.database), replicas=svc.replicas,
+        env=app_env(cfg, svc), replicas=svc.replicas,
         healthcheck=health_from_settings(svc.health_check, svc.port),
-        networks=networks(needs_data),
+        networks=workload_networks(svc),
         ports=tuple(PublishedPort(p.container, p.host, p.host_ip) for p in svc.ports),
-        mounts=mounts(svc.volumes),
-        depends_on=depends + extra_depends, user=svc.user, group=svc.name,
-        **limits(cfg, svc.resources))
+        mounts=mounts(svc.volumes), uploads=uploads(svc.files),
+        depends_on=tuple(dict.fromkeys(workload_depends(cfg, svc) + extra_depends)),
+        user=svc.user, group=svc.name, **limits(cfg, svc.resources))
 
 
 def setup_job_specs(cfg: StackConfig) -> list[ServiceSpec]:
-    specs = []
-    for job in cfg.setup_jobs:
-        needs_data = job.database is not None
-        specs.append(ServiceSpec(
-            name=job.name, component="SetupJob", image=job.image, command=tuple(job.command),
-            env=app_env(cfg, job.env, job.secret_env, job.database),
-            networks=networks(needs_data),
-            mounts=mounts(job.volumes),
-            depends_on=database_dependencies(cfg) if needs_data else (), one_shot=True,
-            group=job.name, **limits(cfg, cfg.resources.defaults)))
-    return specs
+    return [ServiceSpec(
+        name=job.name, component="SetupJob", image=job.image, command=tuple(job.command),
+        env=app_env(cfg, job), networks=workload_networks(job),
+        mounts=mounts(job.volumes), uploads=uploads(job.files),
+        depends_on=workload_depends(cfg, job), one_shot=True,
+        group=job.name, **limits(cfg, cfg.resources.defaults)) for job in cfg.setup_jobs]
 
 
 def jobs_before(cfg: StackConfig, name: str) -> tuple[str, ...]:
@@ -419,13 +461,21 @@ def jobs_before(cfg: StackConfig, name: str) -> tuple[str, ...]:
 # --- routes and the proxy -----------------------------------------------------------------
 
 def prefect_route(cfg: StackConfig) -> Route:
-    auth = cfg.server.basic_auth.enabled
-    return Route(
-        prefix=cfg.server.base_path, service=SERVER, port=cfg.server.port, strip_prefix=False,
-        auth=auth,
-        websocket_auth_bypass_path=f"{api_path(cfg)}/*" if auth else None,
-        open_paths=(f"{api_path(cfg)}/health", f"{api_path(cfg)}/ready"),
-        source="server.basePath")
+    """Never stripped, and never behind the proxy's basic auth: with server.basicAuth on,
+    Prefect's own auth guards the UI (its login form) and the API, websockets included, so
+    a browser user logs in once. A proxy login in front would ask a second time, and
+    Prefect's websocket client could not pass it (it sends no Authorization header)."""
+    return Route(prefix=cfg.server.base_path, service=SERVER, port=cfg.server.port,
+                 strip_prefix=False, auth=False, source="server.basePath",
+                 upstreams=scaleout.api_upstreams(cfg, SERVER),
+                 health_path=f"{api_path(cfg)}/health")
+
+
+def service_routes(svc: ServiceSettings, index: int) -> list[tuple[str, RouteSettings]]:
+    """(config path, route) for `route` or each of `routes`."""
+    if svc.route is not None:
+        return [(f"services[{index}].route", svc.route)]
+    return [(f"services[{index}].routes[{j}]", r) for j, r in enumerate(svc.routes)]
 
 
 def declared_routes(cfg: StackConfig) -> list[Route]:
@@ -435,15 +485,14 @@ def declared_routes(cfg: StackConfig) -> list[Route]:
         routes.append(Route(r.prefix, cfg.api.name, r.port or cfg.api.port, r.strip_prefix,
                             r.auth, source="api.route"))
     for i, svc in enumerate(cfg.services):
-        if svc.route is not None:
-            r = svc.route
-            routes.append(Route(r.prefix, svc.name, r.port or svc.port or 0, r.strip_prefix,
-                                r.auth, source=f"services[{i}].route"))
-    return routes
+        routes += [Route(r.prefix, svc.name, r.port or svc.port or 0, r.strip_prefix, r.auth,
+                         source=path) for path, r in service_routes(svc, i)]
+    return routes + monitoring.monitoring_routes(cfg)
 
 
 def reserved_prefixes(cfg: StackConfig) -> dict[str, str]:
-    """Prefect at the root still owns /api (and its UI settings path)."""
+    """Prefect at the root is the fallback route, yet its API and UI settings must not be
+    shadowed by a more specific route."""
     if ui_base(cfg):
         return {}
     return {"/api": "the Prefect API (server.basePath is /)",
@@ -486,7 +535,7 @@ def secret_specs(cfg: StackConfig, services: list[ServiceSpec]) -> list[SecretSp
     generatable = {cfg.server.basic_auth.password_secret, cfg.redis.password_secret,
                    cfg.database.postgres.superuser_password_secret,
                    *(d.password_key for d in cfg.database.postgres.databases),
-                   *cfg.secrets.generate}
+                   *cfg.secrets.generate, *monitoring.generatable_secrets(cfg)}
     found: dict[str, str] = {}
     for spec in services:
         for key in spec.secret_keys:
@@ -495,6 +544,35 @@ def secret_specs(cfg: StackConfig, services: list[ServiceSpec]) -> list[SecretSp
 
 
 # --- the whole stack ------------------------------------------------------------------------
+
+def waited_for_healthy(services: list[ServiceSpec]) -> list[ServiceSpec]:
+    """A long-running container that another one depends on must be healthy first, not
+    merely started (the deployment waits for its health check)."""
+    awaited = {name for spec in services for name in spec.depends_on}
+    return [dataclasses.replace(spec, wait_healthy=True)
+            if spec.name in awaited and not spec.one_shot else spec for spec in services]
+
+
+def dependency_order(services: list[ServiceSpec]) -> list[ServiceSpec]:
+    """Dependencies first, each component's containers together (a backend creates one
+    component per group), otherwise the order given. Cycles were refused by the checks."""
+    group_of = {spec.name: spec.group for spec in services}
+    groups = list(dict.fromkeys(spec.group for spec in services))
+    needs = {g: {group_of[d] for spec in services if spec.group == g for d in spec.depends_on
+                 if d in group_of} - {g} for g in groups}
+    ordered_groups: list[str] = []
+    while len(ordered_groups) < len(groups):
+        ready = next(g for g in groups if g not in ordered_groups and needs[g] <= set(ordered_groups))
+        ordered_groups.append(ready)
+    out: list[ServiceSpec] = []
+    for group in ordered_groups:
+        members = [spec for spec in services if spec.group == group]
+        while members:
+            ready_spec = next(m for m in members if not any(
+                d in {o.name for o in members} for d in m.depends_on))
+            out.append(ready_spec)
+            members.remove(ready_spec)
+    return out
 
 def build_plan(cfg: StackConfig) -> StackPlan:
     """The full, ordered set of services for a validated config."""
@@ -510,9 +588,12 @@ def build_plan(cfg: StackConfig) -> StackPlan:
     if cfg.api is not None:
         services.append(api_spec(cfg, jobs_before(cfg, cfg.api.name)))
     services += [service_spec(cfg, svc, jobs_before(cfg, svc.name)) for svc in cfg.services]
+    services += monitoring.monitoring_specs(cfg)
     routes = declared_routes(cfg) if cfg.proxy.kind != "none" else []
     if routes:
         services.append(proxy_spec(cfg, routes))
+    services = dependency_order(waited_for_healthy(services))
+    services = [neutral_view(cfg, s) for s in services]  # what non-Docker backends read
 
     volumes = sorted({m.volume for s in services for m in s.mounts if m.volume})
     origin = public_origin(cfg)
@@ -529,4 +610,5 @@ def build_plan(cfg: StackConfig) -> StackPlan:
         internal_api_url=internal_api_url(cfg),
         work_pools=tuple(p.name for p in cfg.workers),
         login=auth_string(cfg) if cfg.server.basic_auth.enabled else None,
+        builds=tuple(b for b in [scaleout.image_build(cfg)] if b is not None),
     )

@@ -18,13 +18,12 @@ class Route:
     service: str  # upstream DNS name on the Docker network
     port: int
     strip_prefix: bool = False
-    auth: bool = False
-    # Let websocket upgrades under this path skip the proxy's basic auth. Only set where the
-    # upstream authenticates the socket itself (Prefect with its own auth on): Prefect's
-    # websocket client sends no Authorization header on the upgrade.
-    websocket_auth_bypass_path: str | None = None
-    open_paths: tuple[str, ...] = ()  # exact paths left outside auth (health checks)
+    auth: bool = False  # the proxy asks for the stack login
     source: str = ""  # config key that declared the route, for error messages
+    # Replicas as separate upstreams (host names), balanced, health-checked on `health_path`
+    # and retried by the proxy; empty: the one `service` name.
+    upstreams: tuple[str, ...] = ()
+    health_path: str | None = None
 
     @property
     def is_fallback(self) -> bool:
@@ -37,13 +36,13 @@ class Route:
 
 
 def route_problems(routes: list[Route], reserved: dict[str, str] | None = None) -> list[Problem]:
-    """Collisions and shadowing, each naming both routes.
+    """Collisions, each naming both routes.
 
-    A prefix that is a string prefix of another (`/api` and `/api-docs`, `/api` and
-    `/api/v2`) is refused: proxies disagree on how such pairs match (`handle_path /api*`
-    in one reference deployment sent /api-docs to the API), so the stack never relies on it.
-    `reserved` maps prefixes owned by something else (Prefect's `/api` when it is served at
-    the root) to who owns them.
+    Prefixes match whole path segments (`/minio` serves `/minio` and `/minio/...`, never
+    `/minio-console`), and the most specific prefix wins (`/api/v2` before `/api`), so
+    overlapping prefixes are fine; only the same prefix twice is ambiguous. `reserved` maps
+    paths owned by something else (Prefect's `/api` when it is served at the root) to who
+    owns them: no route may take them or anything under them.
     """
     problems: list[Problem] = []
     fallbacks = [r for r in routes if r.is_fallback]
@@ -55,15 +54,15 @@ def route_problems(routes: list[Route], reserved: dict[str, str] | None = None) 
     specific = [r for r in routes if not r.is_fallback]
     for i, first in enumerate(specific):
         for second in specific[i + 1:]:
-            if _overlaps(first.prefix, second.prefix):
+            if first.prefix == second.prefix:
                 problems.append(
-                    Problem(second.source, f"route prefix `{second.prefix}` collides with "
-                            f"`{first.prefix}` from {first.source}; use prefixes where neither "
-                            "starts with the other")
+                    Problem(second.source, f"route prefix `{second.prefix}` is already routed "
+                            f"to {first.service} by {first.source}; give each route its own "
+                            "prefix")
                 )
     for prefix, owner in (reserved or {}).items():
         for route in specific:
-            if _overlaps(prefix, route.prefix):
+            if within(route.prefix, prefix):
                 problems.append(
                     Problem(route.source, f"route prefix `{route.prefix}` collides with "
                             f"`{prefix}` used by {owner}")
@@ -71,8 +70,10 @@ def route_problems(routes: list[Route], reserved: dict[str, str] | None = None) 
     return problems
 
 
-def _overlaps(a: str, b: str) -> bool:
-    return a.startswith(b) or b.startswith(a)
+def within(path: str, prefix: str) -> bool:
+    """Whether `path` is `prefix` or below it, segment by segment (`/api/v2` is within `/api`,
+    `/api-docs` is not)."""
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 def ordered(routes: list[Route]) -> list[Route]:

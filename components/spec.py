@@ -18,7 +18,8 @@ import bcrypt
 
 from components.routes import Route
 
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]*)(?:\|([a-z]+))?\}")
+# `${key}` or `${key|filter}`; `$${` is an escaped, literal `${`.
+_PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z][A-Za-z0-9_]*)(?:\|([a-z]+))?\}")
 BCRYPT_COST = 10  # ≈0.08 s per check; Caddy's default 14 makes every login take ≈1.2 s
 
 
@@ -35,17 +36,28 @@ class SecretText:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(m.group(1) for m in _PLACEHOLDER.finditer(self.template)))
+        return tuple(dict.fromkeys(m.group(1) for m in _PLACEHOLDER.finditer(self.template)
+                                   if m.group(1)))
 
     def render(self, values: Mapping[str, str], salt_scope: str = "") -> str:
         def substitute(match: re.Match[str]) -> str:
             key, filt = match.group(1), match.group(2)
+            if key is None:
+                return "${"
             return apply_filter(values[key], filt, f"{salt_scope}/{key}")
 
         return _PLACEHOLDER.sub(substitute, self.template)
 
     def redacted(self) -> str:
-        return _PLACEHOLDER.sub(lambda m: f"<secret:{m.group(1)}>", self.template)
+        return _PLACEHOLDER.sub(
+            lambda m: f"<secret:{m.group(1)}>" if m.group(1) else "${", self.template)
+
+
+def file_content(template: str) -> str | SecretText:
+    """A user's file: a SecretText when it names config keys, else the text with `$${`
+    unescaped (so the same escape works whether or not the file holds secrets)."""
+    text = SecretText(template)
+    return text if text.keys else text.render({})
 
 
 def apply_filter(value: str, filt: str | None, salt_scope: str) -> str:
@@ -93,6 +105,28 @@ class HealthCheck:
     start_period_s: int = 20
 
 
+Zone = Literal["public", "app", "data"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How any backend tells that a workload works, without Docker's `CMD`/`CMD-SHELL` forms:
+    an HTTP GET on the workload's own port, or a command (argv) run inside it.
+
+    `ready_path` is a stricter HTTP check for "may receive traffic" (Prefect's `/ready`
+    fails while the database is unreachable; `/health` only says the process is up).
+    """
+
+    http_path: str | None = None
+    port: int | None = None
+    command: tuple[str, ...] | None = None
+    ready_path: str | None = None
+    interval_s: int = 10
+    timeout_s: int = 5
+    retries: int = 5
+    start_period_s: int = 20
+
+
 @dataclass(frozen=True)
 class Mount:
     target: str
@@ -112,11 +146,20 @@ class PublishedPort:
 class FileUpload:
     path: str
     content: str | SecretText
+    executable: bool = False
+
+
+def replica_names(prefix: str, name: str, replicas: int) -> list[str]:
+    """Container names of a service's replicas; on a shared network each is a DNS name of
+    its own (the service name resolves to any of them)."""
+    if replicas == 1:
+        return [f"{prefix}-{name}"]
+    return [f"{prefix}-{name}-{i}" for i in range(1, replicas + 1)]
 
 
 ComponentKind = Literal[
     "Database", "PrefectServer", "WorkerPool", "AppApi", "Redis", "Service", "SetupJob",
-    "ReverseProxy",
+    "ReverseProxy", "Monitoring",
 ]
 
 
@@ -144,12 +187,39 @@ class ServiceSpec:
     one_shot: bool = False  # runs to completion once (setup jobs)
     wait_healthy: bool = False  # deployment waits for healthy before dependents start
     group: str = ""  # the component instance it belongs to (pool name, service name)
+    # Backend-neutral view (components/neutral.py fills it; Docker reads the fields above):
+    probe: Probe | None = None  # liveness (and readiness) in any backend's terms
+    run_as: int | None = None  # a non-root uid the image is known to run under
+    scratch: tuple[str, ...] = ()  # directories it writes besides volumes (read-only root fs)
+    scratch_env: Mapping[str, str] = field(default_factory=dict)  # env that moves writes there
+
+    @property
+    def zone(self) -> Zone:
+        """Where it sits: `public` (faces users), `data` (only the internal data network:
+        databases and their jobs), `app` (everything else)."""
+        if self.component == "ReverseProxy":
+            return "public"
+        return "data" if "app" not in self.networks else "app"
+
+    @property
+    def reaches_data(self) -> bool:
+        """May open connections to the data zone (PostgreSQL, Redis)."""
+        return "data" in self.networks
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
         texts = [v for v in self.env.values() if isinstance(v, SecretText)]
         texts += [u.content for u in self.uploads if isinstance(u.content, SecretText)]
         return tuple(dict.fromkeys(k for t in texts for k in t.keys))
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """An image the stack builds from a Dockerfile it ships (components/dockerfiles/)."""
+
+    tag: str  # what ServiceSpec.image names
+    context: str  # the build context directory
+    args: tuple[tuple[str, str], ...] = ()  # build args
 
 
 @dataclass(frozen=True)
@@ -187,9 +257,17 @@ class StackPlan:
     internal_api_url: str
     work_pools: tuple[str, ...]
     login: SecretText | None
+    builds: tuple[ImageBuild, ...] = ()  # images built from shipped Dockerfiles
 
     def service(self, name: str) -> ServiceSpec:
         for spec in self.services:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+    def exposed_ports(self, name: str) -> tuple[int, ...]:
+        """Ports others connect to: the main port and every routed port."""
+        spec = self.service(name)
+        ports = [spec.port] if spec.port else []
+        ports += [r.port for r in self.routes if r.service == name and r.port]
+        return tuple(sorted(set(ports)))

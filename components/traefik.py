@@ -72,13 +72,16 @@ def dynamic_config(routes: list[Route], proxy: ProxySettings, username: str,
 
     for route in ordered(routes):
         name = route.name
-        services[name] = {"loadBalancer": {"servers": [{"url": f"http://{route.service}:{route.port}"}]}}
+        services[name] = {"loadBalancer": _load_balancer(route)}
         chain = list(common)
         if not route.is_fallback:
             middlewares[f"{name}-slash"] = {"redirectRegex": {
                 "regex": f"^(https?://[^/]+{route.prefix})$", "replacement": "${1}/",
                 "permanent": True}}
             chain.insert(0, f"{name}-slash")
+        if route.upstreams:
+            middlewares[f"{name}-retry"] = {"retry": {"attempts": 4, "initialInterval": "250ms"}}
+            chain.append(f"{name}-retry")
         if route.strip_prefix and not route.is_fallback:
             middlewares[f"{name}-strip"] = {"stripPrefix": {"prefixes": [route.prefix]}}
             chain.append(f"{name}-strip")
@@ -90,15 +93,6 @@ def dynamic_config(routes: list[Route], proxy: ProxySettings, username: str,
         priority = 1 if route.is_fallback else 1000 + len(route.prefix)
         routers[name] = {**base, "rule": rule, "priority": priority,
                          "middlewares": chain + (["auth"] if route.auth else [])}
-        if route.auth and route.open_paths:
-            routers[f"{name}-open"] = {
-                **base, "priority": 3000 + len(route.prefix), "middlewares": chain,
-                "rule": " || ".join(f"Path(`{p}`)" for p in route.open_paths)}
-        if route.auth and route.websocket_auth_bypass_path:
-            prefix = route.websocket_auth_bypass_path.rstrip("*")
-            routers[f"{name}-websocket"] = {
-                **base, "priority": 2000 + len(route.prefix), "middlewares": chain,
-                "rule": f"PathPrefix(`{prefix}`) && HeaderRegexp(`Upgrade`, `(?i)^websocket$`)"}
     if proxy.traefik.dashboard:
         routers["dashboard"] = {"entryPoints": ["dashboard"], "service": "api@internal",
                                 "rule": "PathPrefix(`/`)", "middlewares": ["auth"]}
@@ -106,6 +100,16 @@ def dynamic_config(routes: list[Route], proxy: ProxySettings, username: str,
     if middlewares:
         http["middlewares"] = middlewares
     return {"http": http}
+
+
+def _load_balancer(route: Route) -> dict[str, Any]:
+    """Each replica a server, health-checked, so a dead one leaves the rotation within 2 s
+    (the `-retry` middleware re-sends what it had in flight)."""
+    hosts = route.upstreams or (route.service,)
+    balancer: dict[str, Any] = {"servers": [{"url": f"http://{h}:{route.port}"} for h in hosts]}
+    if route.upstreams and route.health_path:
+        balancer["healthCheck"] = {"path": route.health_path, "interval": "2s", "timeout": "2s"}
+    return balancer
 
 
 def _common_middlewares(proxy: ProxySettings, middlewares: dict[str, Any]) -> list[str]:

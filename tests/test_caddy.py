@@ -57,7 +57,16 @@ def dev_like(**server) -> StackConfig:
         "api": {"image": "app:1.0.0", "route": {"prefix": "/api", "stripPrefix": True}},
         "services": [{"name": "flower", "image": "f:2.0.1", "port": 5555,
                       "healthCheck": {"http": {"path": "/"}},
-                      "route": {"prefix": "/flower", "auth": True}}],
+                      "route": {"prefix": "/flower", "auth": True}},
+                     # reference 003: one MinIO container, API and console at overlapping prefixes
+                     {"name": "minio", "image": "minio/minio:RELEASE.2025-01-20T14-49-07Z",
+                      "port": 9000, "healthCheck": {"http": {"path": "/minio/health/live"}},
+                      "routes": [{"prefix": "/minio", "stripPrefix": True},
+                                 {"prefix": "/minio-console", "port": 9001, "stripPrefix": True,
+                                  "auth": True}]},
+                     {"name": "api-v2", "image": "app:2.0.0", "port": 8000,
+                      "healthCheck": {"http": {"path": "/"}},
+                      "route": {"prefix": "/api/v2"}}],
         "proxy": {"tls": "off"}})
 
 
@@ -76,13 +85,20 @@ def test_prefect_is_proxied_without_stripping_and_apps_stripped_only_when_asked(
     assert "uri strip_prefix /api" in api_block
 
 
-def test_auth_only_on_routes_that_ask_with_health_and_prefect_websockets_outside_it():
+def test_proxy_auth_only_on_routes_that_ask_and_never_on_prefects_own_login():
     caddyfile = render(dev_like())
-    assert caddyfile.count("basic_auth") == 2
-    assert "basic_auth" not in caddyfile.split("handle @api-api {")[1].split("\n\t}")[0]
-    assert "not path /prefect/api/health /prefect/api/ready" in caddyfile
-    assert "header Upgrade websocket" in caddyfile
+    assert caddyfile.count("basic_auth {") == 2  # flower, minio-console
+    for block in ("prefect-server-prefect", "api-api", "minio-minio"):
+        assert "basic_auth" not in caddyfile.split(f"handle @{block} {{")[1].split("\n\t}")[0]
     assert PASSWORD not in caddyfile
+
+
+def test_overlapping_prefixes_are_emitted_most_specific_first():
+    caddyfile = render(dev_like())
+    position = {name: caddyfile.index(f"handle @{name} {{") for name in
+                ("minio-minio-console", "minio-minio", "api-v2-api-v2", "api-api")}
+    assert position["minio-minio-console"] < position["minio-minio"]
+    assert position["api-v2-api-v2"] < position["api-api"]
 
 
 def test_tls_modes_render_their_own_site_settings():
@@ -138,13 +154,13 @@ def free_port() -> int:
 def live_caddy(tmp_path_factory):
     config = dev_like()
     upstreams = {}
-    for name in ("prefect-server", "api", "flower"):
+    for route in plan.declared_routes(config):  # one local upstream per service port
         server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-        server.name = name
+        server.name = f"{route.service}:{route.port}"
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        upstreams[name] = server
+        upstreams[route.name] = server
     # The one rewrite: upstream host:port -> the local upstream, before rendering.
-    routes = [replace(r, service="127.0.0.1", port=upstreams[r.service].server_address[1])
+    routes = [replace(r, service="127.0.0.1", port=upstreams[r.name].server_address[1])
               for r in plan.declared_routes(config)]
     text = render_caddyfile(routes, config.proxy, "admin", "pw")
     caddyfile = text.render({"pw": PASSWORD}, "prefect-stack/test")
@@ -189,24 +205,19 @@ def get(port: int, path: str, auth: str | None = None, headers: dict | None = No
     return response.status, dict(response.getheaders()), body
 
 
-def test_live_prefect_route_keeps_its_prefix_and_requires_login(live_caddy):
-    port, _ = live_caddy
-    assert get(port, "/prefect/api/flows")[0] == 401
-    assert get(port, "/prefect/api/flows", auth="admin:wrong")[0] == 401
+def test_live_prefect_route_keeps_its_prefix_and_leaves_the_login_to_prefect(live_caddy):
+    """One login: the proxy asks nothing on Prefect's route and passes the client's
+    Authorization header through, for Prefect's own auth to check."""
+    port, health = live_caddy
     status, headers, body = get(port, "/prefect/api/flows", auth=f"admin:{PASSWORD}")
     assert status == 200
     answer = json.loads(body)
-    assert answer == {"upstream": "prefect-server", "path": "/prefect/api/flows",
-                      "authorization": answer["authorization"]}
-    assert answer["authorization"], "the same login reaches Prefect's own basic auth"
+    assert answer["upstream"] == "prefect-server:4200" and answer["path"] == "/prefect/api/flows"
+    assert answer["authorization"] == "Basic " + base64.b64encode(
+        f"admin:{PASSWORD}".encode()).decode()
     assert headers.get("X-Content-Type-Options") == "nosniff"
-
-
-def test_live_health_paths_stay_open(live_caddy):
-    port, health = live_caddy
-    for path in ("/prefect/api/health", "/prefect/api/ready"):
-        status, _, body = get(port, path)
-        assert status == 200 and json.loads(body)["path"] == path
+    status, _, body = get(port, "/prefect/")
+    assert status == 200 and json.loads(body)["authorization"] is None
     assert get(health, "/healthz")[0] == 200
 
 
@@ -214,7 +225,7 @@ def test_live_app_route_strips_its_prefix_without_auth(live_caddy):
     port, _ = live_caddy
     status, _, body = get(port, "/api/items?x=1")
     assert status == 200
-    assert json.loads(body)["upstream"] == "api" and json.loads(body)["path"] == "/items?x=1"
+    assert json.loads(body)["upstream"] == "api:8000" and json.loads(body)["path"] == "/items?x=1"
     status, headers, _ = get(port, "/api")
     assert status == 308 and headers["Location"] == "/api/"
 
@@ -224,6 +235,27 @@ def test_live_auth_route_without_prefect_bypass_requires_login(live_caddy):
     assert get(port, "/flower/tasks")[0] == 401
     status, _, body = get(port, "/flower/tasks", auth=f"admin:{PASSWORD}")
     assert status == 200 and json.loads(body)["path"] == "/flower/tasks"
+
+
+@pytest.mark.parametrize(("path", "upstream", "seen"), [
+    ("/minio/bucket/key", "minio:9000", "/bucket/key"),
+    ("/minio-console/browser", "minio:9001", "/browser"),
+    ("/api/v2/items", "api-v2:8000", "/api/v2/items"),
+    ("/api/v2x", "api:8000", "/v2x"),
+    ("/api/items", "api:8000", "/items"),
+])
+def test_live_overlapping_prefixes_route_segment_exactly(live_caddy, path, upstream, seen):
+    port, _ = live_caddy
+    status, _, body = get(port, path, auth=f"admin:{PASSWORD}")
+    assert status == 200, body
+    answer = json.loads(body)
+    assert (answer["upstream"], answer["path"]) == (upstream, seen)
+
+
+def test_live_second_route_of_a_service_keeps_its_own_auth(live_caddy):
+    port, _ = live_caddy
+    assert get(port, "/minio-console/browser")[0] == 401
+    assert get(port, "/minio/bucket/key")[0] == 200
 
 
 def test_live_unknown_paths_and_lookalike_prefixes_are_404(live_caddy):
@@ -263,15 +295,15 @@ def websocket_upgrade(port: int, path: str) -> tuple[str, bytes]:
         return status_line, echoed
 
 
-def test_live_websocket_upgrade_to_the_prefect_api_passes_without_proxy_auth(live_caddy):
+def test_live_websocket_upgrade_reaches_the_prefect_api(live_caddy):
     port, _ = live_caddy
     status, echoed = websocket_upgrade(port, "/prefect/api/events/in")
     assert " 101 " in status and echoed == b"hello"
 
 
-def test_live_websocket_outside_the_api_still_needs_login(live_caddy):
+def test_live_websocket_to_a_proxy_protected_route_needs_login(live_caddy):
     port, _ = live_caddy
-    status, _ = websocket_upgrade(port, "/prefect/ui-socket")
+    status, _ = websocket_upgrade(port, "/flower/socket")
     assert " 401 " in status
 
 

@@ -24,12 +24,32 @@ def test_sub_path_sets_all_three_prefect_settings_and_moves_the_client_url():
         "http://prefect-server:4200/orchestration/api"
 
 
-def test_prefect_at_the_root_needs_no_sub_path_settings():
+def test_prefect_at_the_root_needs_no_sub_path_settings_but_still_its_ui_api_url():
+    """Unset, Prefect 3.8.8 tells the browser to call http://0.0.0.0:4200/api."""
     config = cfg(server={"basePath": "/"})
     env = plan.prefect_server_env(config)
     assert "PREFECT_SERVER_UI_SERVE_BASE" not in env
+    assert env["PREFECT_SERVER_UI_API_URL"] == "/api"
     assert plan.internal_api_url(config) == "http://prefect-server:4200/api"
     assert plan.build_plan(config).ui_url == "https://localhost/"
+
+
+def test_without_a_proxy_the_ui_calls_the_declared_public_url():
+    config = cfg(server={"basePath": "/", "publicUrl": "http://prefect.lan:4200",
+                         "publish": {"hostPort": 4200, "hostIp": "0.0.0.0"}},
+                 proxy={"kind": "none"})
+    assert plan.prefect_server_env(config)["PREFECT_SERVER_UI_API_URL"] == \
+        "http://prefect.lan:4200/api"
+    stack_plan = plan.build_plan(config)
+    assert (stack_plan.ui_url, stack_plan.api_url) == ("http://prefect.lan:4200/",
+                                                      "http://prefect.lan:4200/api")
+    assert stack_plan.routes == ()
+
+
+def test_one_login_prefects_route_has_no_proxy_auth_even_with_basic_auth_on():
+    config = cfg(server={"basicAuth": {"enabled": True}})
+    assert plan.prefect_route(config).auth is False
+    assert "PREFECT_SERVER_API_AUTH_STRING" in plan.prefect_server_env(config)
 
 
 def test_server_turns_telemetry_off_and_binds_all_interfaces():
@@ -126,14 +146,74 @@ def test_sqlite_server_is_the_only_database_user_and_postgres_stays_internal():
     assert [s.name for s in sqlite_plan.services if s.component == "Database"] == []
 
 
-def test_route_collisions_name_both_routes():
+def test_route_collisions_name_both_routes_and_overlapping_prefixes_are_fine():
     routes = [Route("/api", "api", 8000, source="api.route"),
               Route("/api-docs", "docs", 80, source="services[0].route"),
+              Route("/api/v2", "v2", 80, source="services[3].route"),
+              Route("/api", "other", 80, source="services[4].route"),
               Route("/", "a", 1, source="services[1].route"),
               Route("/", "b", 1, source="services[2].route")]
     messages = [str(p) for p in route_problems(routes)]
-    assert any("services[0].route" in m and "api.route" in m for m in messages)
+    assert len(messages) == 2, messages
+    assert any("services[4].route" in m and "api.route" in m for m in messages)
     assert any("services[2].route" in m and "services[1].route" in m for m in messages)
+
+
+def test_routes_under_prefects_api_at_the_root_are_refused_but_lookalikes_are_not():
+    config = cfg(server={"basePath": "/"})
+    routes = [Route("/api/v2", "x", 1, source="services[0].route"),
+              Route("/api-docs", "y", 1, source="services[1].route")]
+    messages = [str(p) for p in route_problems(routes, plan.reserved_prefixes(config))]
+    assert len(messages) == 1 and "services[0].route" in messages[0]
+
+
+SERVICE = {"image": "busybox:1.37.0", "healthCheck": {"command": ["CMD", "true"]}}
+
+
+def test_redis_access_gives_a_secret_url_the_internal_network_and_waits_for_redis():
+    config = cfg(redis={"enabled": True}, services=[
+        {**SERVICE, "name": "celery", "redis": {"env": "CELERY_BROKER_URL", "db": 2}}])
+    spec = plan.build_plan(config).service("celery")
+    assert spec.env["CELERY_BROKER_URL"].render({"redisPassword": "p w"}) == \
+        "redis://:p%20w@redis:6379/2"
+    assert spec.networks == ("app", "data") and "redis" in spec.depends_on
+
+
+def test_files_with_placeholders_are_secret_and_the_escape_stays_literal():
+    config = cfg(services=[{**SERVICE, "name": "alertmanager", "files": [
+        {"path": "/etc/am.yml", "content": "url: ${slackWebhook}\nuser: $${USER}\n"},
+        {"path": "/etc/plain.yml", "content": "a: $${HOME}\n", "mode": "0755"}]}])
+    secret, plain = plan.build_plan(config).service("alertmanager").uploads
+    assert isinstance(secret.content, SecretText) and secret.content.keys == ("slackWebhook",)
+    assert secret.content.render({"slackWebhook": "https://hooks/x"}) == \
+        "url: https://hooks/x\nuser: ${USER}\n"
+    assert (plain.content, plain.executable, secret.executable) == ("a: ${HOME}\n", True, False)
+    assert [s.key for s in plan.build_plan(config).secrets] == ["slackWebhook"]
+
+
+def test_workers_get_data_directories_and_the_internal_network_on_request():
+    config = cfg(workers=[{"name": "etl", "internalNetwork": True,
+                           "flowCode": {"hostPath": "./flows"},
+                           "volumes": [{"hostPath": "./data", "mountPath": "/data"}]}])
+    worker = plan.build_plan(config).service("worker-etl")
+    assert [m.target for m in worker.mounts] == ["/opt/prefect/flows", "/data"]
+    assert worker.networks == ("app", "data")
+
+
+def test_depends_on_orders_the_plan_and_waits_for_healthy_or_for_the_job():
+    config = cfg(api={"image": "a:1.0.0", "dependsOn": ["dolt"]}, services=[
+        {**SERVICE, "name": "minio-init", "dependsOn": ["minio"]},
+        {**SERVICE, "name": "minio", "dependsOn": ["bucket-job"]},
+        {**SERVICE, "name": "dolt"}],
+        setupJobs=[{"name": "bucket-job", "image": "minio/mc:RELEASE.2025-01-17T23-25-50Z",
+                    "command": ["true"]}])
+    stack_plan = plan.build_plan(config)
+    names = [s.name for s in stack_plan.services]
+    assert names.index("dolt") < names.index("api")
+    assert names.index("bucket-job") < names.index("minio") < names.index("minio-init")
+    assert stack_plan.service("dolt").wait_healthy and stack_plan.service("minio").wait_healthy
+    assert not stack_plan.service("minio-init").wait_healthy
+    assert not stack_plan.service("bucket-job").wait_healthy  # a job is waited for by exit code
 
 
 @pytest.mark.parametrize("prefixes", [["/prefect", "/api", "/"], ["/", "/a", "/bb"]])

@@ -1,25 +1,39 @@
-"""`python -m components.render -s STACK`: the planned containers, like `docker compose config`,
-with every secret redacted to the config key that holds it."""
+"""`./render STACK|FILE [--format compose]`: everything the Docker provider would receive, like
+`docker compose config`, with every secret redacted to the config key that holds it."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 from harness import ROOT
 
+from components import render as render_module
+from components.render import Target, main, render
 
-def render(*args: str, cwd=ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "components.render", *args], cwd=cwd,
-                          capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+STACK_FILES = [ROOT / "Pulumi.dev.yaml", ROOT / "Pulumi.prod.yaml", *EXAMPLES]
 
 
-def test_dev_shows_every_container_in_creation_order_with_its_wiring():
-    result = render("-s", "dev")
-    assert result.returncode == 0, result.stderr
-    document = yaml.safe_load(result.stdout)
+def rendered(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def prod() -> dict:
+    return yaml.safe_load(render(Target(ROOT / "Pulumi.prod.yaml", "prod")))
+
+
+def test_dev_shows_every_container_in_creation_order_with_its_wiring(capsys):
+    code, out, err = rendered(capsys, "dev")
+    assert code == 0, err
+    document = yaml.safe_load(out)
     services = document["services"]
     assert sorted(services) == ["prefect-dev-api", "prefect-dev-pool-dev-pool",
                                 "prefect-dev-prefect-server", "prefect-dev-proxy",
@@ -32,7 +46,7 @@ def test_dev_shows_every_container_in_creation_order_with_its_wiring():
     assert server["environment"]["PREFECT_SERVER_API_BASE_PATH"] == "/prefect/api"
     assert server["ports"] == ["127.0.0.1:4200:4200"]
     assert server["volumes"] == ["prefect-dev-prefect-data:/var/lib/prefect"]
-    assert "/prefect/api/health" in server["healthcheck"][-1]
+    assert "/prefect/api/health" in server["healthcheck"]["test"][-1]
     worker = services["prefect-dev-worker-dev-pool"]
     assert worker["depends_on"] == ["prefect-dev-pool-dev-pool", "prefect-dev-prefect-server"]
     assert services["prefect-dev-pool-dev-pool"]["run"].startswith("once")
@@ -41,29 +55,148 @@ def test_dev_shows_every_container_in_creation_order_with_its_wiring():
     assert [r["prefix"] for r in document["routes"]] == ["/prefect", "/api"]
 
 
-def test_prod_redacts_every_secret_naming_its_config_key():
-    result = render("-s", "prod")
-    assert result.returncode == 0, result.stderr
-    services = yaml.safe_load(result.stdout)["services"]
+def test_prod_redacts_every_secret_naming_its_config_key(prod):
+    services = prod["services"]
     server_env = services["prefect-prod-prefect-server"]["environment"]
     assert server_env["PREFECT_SERVER_API_AUTH_STRING"] == "admin:<secret:basicAuthPassword>"
     assert server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == (
         "postgresql+asyncpg://prefect:<secret:prefectDbPassword>@postgres:5432/prefect")
     caddyfile = services["prefect-prod-proxy"]["files"]["/etc/caddy/Caddyfile"]
     assert "admin <bcrypt:basicAuthPassword>" in caddyfile
-    assert "__secret_" not in result.stdout and "$2b$" not in result.stdout
+    text = yaml.safe_dump(prod)
+    assert "__secret_" not in text and "$2b$" not in text
 
 
-def test_unknown_stack_names_the_stacks_that_exist():
-    result = render("-s", "staging")
-    assert result.returncode == 2
-    assert "Pulumi.staging.yaml does not exist (stacks here: dev, prod)" in result.stderr
+def test_prod_shows_the_docker_settings_a_compose_user_looks_for(prod):
+    postgres = prod["services"]["prefect-prod-postgres"]
+    assert postgres["restart"] == "unless-stopped"
+    assert postgres["memory_mb"] == 1024 and postgres["cpus"] == "0.5"
+    assert postgres["logging"] == {"driver": "json-file",
+                                   "options": {"max-size": "20m", "max-file": "5"}}
+    assert postgres["security_opt"] == ["no-new-privileges:true"]
+    assert postgres["healthcheck"] | {"test": None} == {
+        "test": None, "interval": "5s", "timeout": "5s", "start_period": "10s", "retries": 10}
+    assert postgres["networks"] == {"prefect-prod-data": ["postgres"]}
+    assert prod["services"]["prefect-prod-db-init"]["restart"] == "no"
+    assert prod["networks"]["prefect-prod-data"]["internal"] is True
+    assert prod["networks"]["prefect-prod-app"]["internal"] is False
+    assert prod["volumes"]["prefect-prod-postgres-data"] == {"kept_on_destroy": True}
+    assert prod["volumes"]["prefect-prod-proxy-config"] == {"kept_on_destroy": False}
 
 
-def test_bad_stack_config_is_reported_by_key_without_a_traceback(tmp_path):
+# Provider input -> where render shows it. Inputs not listed must appear under other_inputs.
+SHOWN_AS = {
+    "name": None, "image": "image", "command": "command", "envs": "environment",
+    "uploads": "files", "healthcheck": "healthcheck", "networksAdvanced": "networks",
+    "mounts": "volumes", "ports": "ports", "user": "user", "workingDir": "working_dir",
+    "mustRun": "run", "wait": "run", "restart": "restart", "memory": "memory_mb",
+    "cpus": "cpus", "logDriver": "logging", "logOpts": "logging", "securityOpts": "security_opt",
+    "labels": "labels", "hostname": "hostname", "destroyGraceSeconds": "stop_grace_seconds",
+    "waitTimeout": "wait_timeout_seconds", "attach": "run", "logs": "run",
+}
+
+
+@pytest.mark.parametrize("path", [ROOT / "Pulumi.prod.yaml", EXAMPLES[3]], ids=lambda p: p.stem)
+def test_every_input_the_provider_receives_is_shown(path):
+    target = Target(path, "show")
+    evaluation = render_module.evaluated(target, ROOT)
+    services = yaml.safe_load(render(target))["services"]
+    for resource in evaluation.of_type("docker:index/container:Container"):
+        shown = services[resource.name]
+        for key, value in resource.plain.items():
+            if value in (None, [], {}, False) or SHOWN_AS.get(key, "") is None:
+                continue
+            if key in SHOWN_AS:
+                assert SHOWN_AS[key] in shown, (resource.name, key)
+            else:
+                assert shown["other_inputs"][key] == value, (resource.name, key)
+
+
+def test_each_password_hash_is_computed_once_per_key_not_per_value(monkeypatch):
+    calls: list[str] = []
+    real = render_module.bcrypt_hash
+    monkeypatch.setattr(render_module, "bcrypt_hash",
+                        lambda password, scope: calls.append(scope) or real(password, scope))
+    render(Target(EXAMPLES[3], "example"))
+    assert calls == ["prefect-stack/example/basicAuthPassword"]
+
+
+def test_a_stack_file_path_renders_with_bind_mounts_from_the_project_directory(
+        capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = rendered(capsys, str(ROOT / "examples" / "003-traefik-many-services.yaml"))
+    assert code == 0, err
+    assert "computor-traefik" in yaml.safe_load(out)["services"]
+    code, out, err = rendered(capsys, "dev")
+    worker = yaml.safe_load(out)["services"]["prefect-dev-worker-dev-pool"]
+    assert f"{ROOT}/flows:/opt/prefect/flows:ro" in worker["volumes"]
+
+
+def test_render_wrapper_runs_from_any_directory_without_an_activated_venv(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([str(ROOT / "render"), "examples/../Pulumi.dev.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and "does not exist" in result.stderr  # relative to cwd
+    result = subprocess.run([str(ROOT / "render"), "dev"], cwd=tmp_path, capture_output=True,
+                            text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["stack"] == "dev"
+
+
+def test_compose_format_is_a_valid_compose_file_for_every_stack_and_example(tmp_path, capsys):
+    files = []
+    for path in STACK_FILES:
+        code, out, err = rendered(capsys, str(path), "--format", "compose")
+        assert code == 0, (path, err)
+        files.append(tmp_path / f"{path.stem}.compose.yaml")
+        files[-1].write_text(out)
+    tool = shutil.which("check-jsonschema") or str(os.path.join(os.path.dirname(sys.executable),
+                                                                "check-jsonschema"))
+    result = subprocess.run([tool, "--builtin-schema", "vendor.compose-spec", *map(str, files)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_format_carries_limits_dependencies_and_secrets_as_variables(capsys):
+    code, out, _ = rendered(capsys, "prod", "--format", "compose")
+    assert code == 0
+    compose = yaml.safe_load(out)
+    assert compose["name"] == "prefect-prod"
+    server = compose["services"]["prefect-prod-prefect-server"]
+    assert server["environment"]["PREFECT_SERVER_API_AUTH_STRING"] == "admin:${basicAuthPassword}"
+    assert server["depends_on"]["prefect-prod-db-init"] == {
+        "condition": "service_completed_successfully"}
+    assert server["mem_limit"].endswith("m") and server["restart"] == "unless-stopped"
+    assert server["healthcheck"]["start_period"] and server["logging"]["driver"] == "json-file"
+    worker = next(s for n, s in compose["services"].items() if "-worker-" in n)
+    assert worker["depends_on"]["prefect-prod-prefect-server"] == {"condition": "service_healthy"}
+    assert compose["networks"]["prefect-prod-data"]["internal"] is True
+    assert compose["volumes"]["prefect-prod-postgres-data"]["x-kept-on-destroy"] is True
+    proxy = compose["services"]["prefect-prod-proxy"]
+    (config,) = [c["source"] for c in proxy["configs"] if c["target"] == "/etc/caddy/Caddyfile"]
+    assert "admin <bcrypt:basicAuthPassword>" in compose["configs"][config]["content"]
+
+
+def test_compose_format_escapes_literal_dollars(tmp_path, capsys):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
+    (tmp_path / "Pulumi.cost.yaml").write_text(
+        "config:\n  prefect-stack:server:\n    env:\n      PRICE: 'costs $5 or ${X}'\n")
+    code, out, err = rendered(capsys, "cost", "-C", str(tmp_path), "--format", "compose")
+    assert code == 0, err
+    server = yaml.safe_load(out)["services"]["prefect-prefect-server"]
+    assert server["environment"]["PRICE"] == "costs $$5 or $${X}"
+
+
+def test_unknown_stack_names_the_stacks_that_exist(capsys):
+    code, _, err = rendered(capsys, "staging")
+    assert code == 2
+    assert "Pulumi.staging.yaml does not exist (stacks in " in err and ": dev, prod)" in err
+
+
+def test_bad_stack_config_is_reported_by_key_without_a_traceback(tmp_path, capsys):
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
     (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  prefect-stack:server:\n    port: '80'\n")
-    result = render("-s", "bad", "-C", str(tmp_path))
-    assert result.returncode == 2
-    assert "prefect-stack:server.port" in result.stderr
-    assert "Traceback" not in result.stderr
+    code, _, err = rendered(capsys, "bad", "-C", str(tmp_path))
+    assert code == 2
+    assert "prefect-stack:server.port" in err
+    assert "Traceback" not in err

@@ -16,10 +16,11 @@ from components.routes import Route
 
 SCHEMAS = ROOT / "tests" / "schemas"  # vendored from ../shared/schemas
 SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
-PREFECT = Route("/prefect", "prefect-server", 4200, auth=True,
-                websocket_auth_bypass_path="/prefect/api/*",
-                open_paths=("/prefect/api/health", "/prefect/api/ready"))
+PREFECT = Route("/prefect", "prefect-server", 4200)
 ROUTES = [PREFECT, Route("/api", "api", 8000, strip_prefix=True),
+          Route("/api/v2", "api-v2", 8000),
+          Route("/minio", "minio", 9000, strip_prefix=True),
+          Route("/minio-console", "minio", 9001, strip_prefix=True, auth=True),
           Route("/flower", "flower", 5555, auth=True), Route("/", "web", 80)]
 
 
@@ -51,29 +52,32 @@ def dynamic(**proxy) -> dict:
 def test_strip_prefix_only_where_asked():
     http = dynamic()
     strips = {name for name, m in http["middlewares"].items() if "stripPrefix" in m}
-    assert strips == {"api-api-strip"}
+    assert strips == {"api-api-strip", "minio-minio-strip", "minio-minio-console-strip"}
     assert "api-api-strip" in http["routers"]["api-api"]["middlewares"]
     assert not any("strip" in m for m in http["routers"]["prefect-server-prefect"]["middlewares"])
 
 
-def test_auth_exactly_where_asked_with_health_and_websockets_left_open():
+def test_auth_exactly_where_asked_and_never_on_prefects_own_login():
     routers = dynamic()["routers"]
-    assert "auth" in routers["prefect-server-prefect"]["middlewares"]
+    assert "auth" not in routers["prefect-server-prefect"]["middlewares"]
     assert "auth" in routers["flower-flower"]["middlewares"]
+    assert "auth" in routers["minio-minio-console"]["middlewares"]
+    assert "auth" not in routers["minio-minio"]["middlewares"]
     assert "auth" not in routers["api-api"]["middlewares"]
-    open_router = routers["prefect-server-prefect-open"]
-    assert "auth" not in open_router["middlewares"]
-    assert open_router["rule"] == "Path(`/prefect/api/health`) || Path(`/prefect/api/ready`)"
-    ws = routers["prefect-server-prefect-websocket"]
-    assert "auth" not in ws["middlewares"] and "Upgrade" in ws["rule"]
-    assert open_router["priority"] > ws["priority"] > routers["prefect-server-prefect"]["priority"]
 
 
 def test_prefixes_match_whole_segments_and_the_fallback_has_lowest_priority():
     routers = dynamic()["routers"]
     assert routers["api-api"]["rule"] == "Path(`/api`) || PathPrefix(`/api/`)"
+    assert routers["minio-minio"]["rule"] == "Path(`/minio`) || PathPrefix(`/minio/`)"
     assert routers["web-root"]["priority"] == 1
     assert all(r["priority"] > 1 for n, r in routers.items() if n != "web-root")
+
+
+def test_a_more_specific_overlapping_prefix_wins():
+    routers = dynamic()["routers"]
+    assert routers["api-v2-api-v2"]["priority"] > routers["api-api"]["priority"]
+    assert routers["minio-minio-console"]["priority"] > routers["minio-minio"]["priority"]
 
 
 def test_basic_auth_users_hold_a_bcrypt_placeholder_never_a_password():
@@ -108,8 +112,8 @@ def test_reference_003_traefik_files_uploaded_by_the_program_are_schema_valid():
     validate(dynamic_doc, "traefik-v3-file-provider.json")
     user = dynamic_doc["http"]["middlewares"]["auth"]["basicAuth"]["users"][0]
     assert user.startswith("admin:$2b$10$")
-    assert set(dynamic_doc["http"]["routers"]) >= {"uvicorn-api", "minio-minio-api",
-                                                   "minio-console-minio-console", "flower-flower"}
+    assert set(dynamic_doc["http"]["routers"]) >= {"uvicorn-api", "minio-minio",
+                                                   "minio-minio-console", "flower-flower"}
 
 
 @pytest.mark.parametrize("name", ["traefik-v3.json", "traefik-v3-file-provider.json"])

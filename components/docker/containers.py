@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.spec import EnvValue, Mount, SecretText, ServiceSpec
+from components.spec import EnvValue, Mount, SecretText, ServiceSpec, replica_names
 
 WAIT_TIMEOUT_SECONDS = 180
 
@@ -47,9 +47,7 @@ class DeployContext:
 
 
 def container_names(prefix: str, spec: ServiceSpec) -> list[str]:
-    if spec.replicas == 1:
-        return [f"{prefix}-{spec.name}"]
-    return [f"{prefix}-{spec.name}-{i}" for i in range(1, spec.replicas + 1)]
+    return replica_names(prefix, spec.name, spec.replicas)
 
 
 def job_gate(job: str, container_name: str, container: docker.Container) -> pulumi.Output[str]:
@@ -103,7 +101,8 @@ def deploy_service(spec: ServiceSpec, ctx: DeployContext, parent: pulumi.Resourc
             ports=[docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.host_ip)
                    for p in spec.ports],
             mounts=[_mount(m, ctx) for m in spec.mounts],
-            uploads=[docker.ContainerUploadArgs(file=u.path, content=ctx.resolve(u.content))
+            uploads=[docker.ContainerUploadArgs(file=u.path, content=ctx.resolve(u.content),
+                                                executable=u.executable or None)
                      for u in spec.uploads],
             working_dir=spec.working_dir,
             user=spec.user,

@@ -14,6 +14,7 @@ Prefect from PyPI at the image's version, Debian's PostgreSQL, Caddy from PyPI.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shlex
 import signal
@@ -24,8 +25,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from components.dryrun import EmittedContainer
+from live.update import Update, plan_update
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE_VENV = ROOT / ".live" / "prefect"
@@ -42,6 +45,7 @@ def postgres_bin() -> Path:
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PREFIX = "psl"  # names of our namespaces, bridges and veths; cleaned up before each run
 SUBNET = "10.231"
+LOCK_PATH = Path("/tmp/prefect-stack-live.lock")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Network:
     addresses: dict[str, dict[str, str]] = field(default_factory=dict)  # container -> net -> ip
     bridges: dict[str, str] = field(default_factory=dict)  # Docker network -> bridge
     hosts_dirs: list[Path] = field(default_factory=list)
+    next_slot: int = 2  # host part of the next container's addresses
 
     @staticmethod
     def namespace(container: str) -> str:
@@ -97,34 +102,65 @@ class Network:
 
     def create(self) -> None:
         cleanup_leftovers()
-        names = sorted({net for c in self.containers for net in c.networks})
-        for i, net in enumerate(names, start=1):
+        for net in sorted({net for c in self.containers for net in c.networks}):
+            self._bridge(net)
+        for c in self.containers:
+            self.attach(c)
+        self.write_hosts()
+
+    def _bridge(self, net: str) -> str:
+        """The bridge of a Docker network (created on first use), subnet SUBNET.<i>.0/24."""
+        if net not in self.bridges:
+            i = len(self.bridges) + 1
             bridge = f"{PREFIX}br{i}"
-            self.bridges[net] = bridge
             run("ip", "link", "add", bridge, "type", "bridge")
             run("ip", "addr", "add", f"{SUBNET}.{i}.1/24", "dev", bridge)
             run("ip", "link", "set", bridge, "up")
-        for j, c in enumerate(self.containers, start=2):
-            ns = self.namespace(c.name)
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-            self.addresses[c.name] = {}
-            for k, net in enumerate(sorted(c.networks)):
-                i = names.index(net) + 1
-                host_end = f"{PREFIX}{i}v{j}"
-                run("ip", "link", "add", host_end, "type", "veth", "peer", "name", f"eth{k}",
-                    "netns", ns)
-                run("ip", "link", "set", host_end, "master", self.bridges[net])
-                run("ip", "link", "set", host_end, "up")
-                address = f"{SUBNET}.{i}.{j}"
-                run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", f"eth{k}")
-                run("ip", "-n", ns, "link", "set", f"eth{k}", "up")
-                self.addresses[c.name][net] = address
+            self.bridges[net] = bridge
+        return self.bridges[net]
+
+    def attach(self, c: EmittedContainer) -> None:
+        """A fresh namespace with one veth per network it joins, at addresses never handed out
+        before in this stack (a new container gets new addresses; reusing one would leave
+        stale ARP entries in its peers)."""
+        j = self.next_slot
+        self.next_slot += 1
+        ns = self.namespace(c.name)
+        run("ip", "netns", "add", ns)
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        self.addresses[c.name] = {}
+        for k, net in enumerate(sorted(c.networks)):
+            bridge = self._bridge(net)
+            i = list(self.bridges).index(net) + 1
+            host_end = f"{PREFIX}{i}v{j}"
+            run("ip", "link", "add", host_end, "type", "veth", "peer", "name", f"eth{k}",
+                "netns", ns)
+            run("ip", "link", "set", host_end, "master", bridge)
+            run("ip", "link", "set", host_end, "up")
+            address = f"{SUBNET}.{i}.{j}"
+            run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", f"eth{k}")
+            run("ip", "-n", ns, "link", "set", f"eth{k}", "up")
+            self.addresses[c.name][net] = address
+
+    def detach(self, name: str) -> None:
+        """Delete a container's namespace (its veths go with it); its process is stopped."""
+        run("ip", "netns", "del", self.namespace(name), check=False)
+        del self.addresses[name]
+
+    def write_hosts(self) -> None:
+        """(Re)write every container's /etc/hosts in place: running processes see the
+        change, as they see Docker's DNS follow a replaced container."""
         for c in self.containers:
             hosts_dir = Path("/etc/netns") / self.namespace(c.name)
             hosts_dir.mkdir(parents=True, exist_ok=True)
             (hosts_dir / "hosts").write_text(self.hosts_file(c))
-            self.hosts_dirs.append(hosts_dir)
+            if hosts_dir not in self.hosts_dirs:
+                self.hosts_dirs.append(hosts_dir)
+        current = {Path("/etc/netns") / self.namespace(c.name) for c in self.containers}
+        for hosts_dir in [d for d in self.hosts_dirs if d not in current]:
+            (hosts_dir / "hosts").unlink(missing_ok=True)
+            hosts_dir.rmdir()
+            self.hosts_dirs.remove(hosts_dir)
 
     def hosts_file(self, container: EmittedContainer) -> str:
         """The names Docker's embedded DNS answers for this container: everyone sharing a
@@ -178,8 +214,9 @@ def kill_namespace(ns: str) -> None:
 class PortForward:
     """Listen on 127.0.0.1:<host port> and relay each connection to <container ip>:<port>."""
 
-    def __init__(self, host_port: int, target: tuple[str, int]):
+    def __init__(self, host_port: int, target: tuple[str, int], owner: str = ""):
         self.target = target
+        self.owner = owner  # the container whose port this is
         self.listener = socket.create_server(("127.0.0.1", host_port), reuse_port=False)
         self.listener.settimeout(0.5)
         self.stopped = threading.Event()
@@ -301,24 +338,76 @@ class LiveStack:
         self.processes: dict[str, Process] = {}
         self.forwards: list[PortForward] = []
         self.created_paths: list[Path] = []
+        self._lock: IO[str] | None = None
 
     # lifecycle ------------------------------------------------------------------------
     def start(self, timeout: float = 180) -> None:
+        # One live stack per machine at a time: namespaces, bridges and host ports are shared.
+        self._lock = LOCK_PATH.open("w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.network.create()
         for c in self.containers:
-            process = self._process(c)
-            self.processes[c.name] = process
-            process.start()
-            if c.one_shot:
-                self._wait_exit(process, timeout)
-            else:
-                for _host_ip, host_port, inner in c.ports:
-                    self.forwards.append(PortForward(host_port, (self.network.address(c.name), inner)))
-                if c.wait_healthy:
-                    self.wait_healthy(c.name, timeout)
+            self._launch(c, timeout)
         for c in self.containers:
             if not c.one_shot:
                 self.wait_healthy(c.name, timeout)
+
+    def _launch(self, c: EmittedContainer, timeout: float) -> None:
+        """Create and start one container as `pulumi up` does: a job runs to its exit code
+        (non-zero fails the deployment), a service gets its published ports and, with
+        `wait`, is waited for until healthy before anything after it is created."""
+        process = self._process(c)
+        self.processes[c.name] = process
+        process.start()
+        if c.one_shot:
+            self._wait_exit(process, timeout)
+        else:
+            for _host_ip, host_port, inner in c.ports:
+                self.forwards.append(
+                    PortForward(host_port, (self.network.address(c.name), inner), owner=c.name))
+            if c.wait_healthy:
+                self.wait_healthy(c.name, timeout)
+
+    def update(self, containers: list[EmittedContainer], timeout: float = 180) -> Update:
+        """A second `pulumi up` that emitted `containers` (see tests/live/update.py for the
+        rules): replaced containers are stopped dependents first and created again from the
+        new spec with new addresses (volumes and host directories keep their data; changed
+        jobs run again); new ones are created; the ones no longer emitted are deleted last.
+        A failing job raises, leaving what comes after it uncreated, as `pulumi up` does."""
+        change = plan_update(self.containers, containers)
+        for name in reversed(change.replaced):
+            self._remove(name)
+        kept = {c.name: self.processes[c.name].container for c in self.containers
+                if c.name not in change.replaced and c.name not in change.removed}
+        # Running containers keep their spec (in-place updates such as a health-check edit
+        # are ignored by Docker); everything else takes the new one.
+        self.containers = [kept.get(c.name, c) for c in containers]
+        self.network.containers = self.containers + [c for c in self.network.containers
+                                                     if c.name in change.removed]
+        for c in containers:
+            if c.name in change.replaced or c.name in change.created:
+                self.network.attach(c)
+        self.network.write_hosts()
+        for c in containers:
+            if c.name in change.replaced or c.name in change.created:
+                self._launch(c, timeout)
+        for name in change.removed:
+            self._remove(name)
+            del self.processes[name]
+        self.network.containers = list(self.containers)
+        self.network.write_hosts()
+        for c in self.containers:
+            if not c.one_shot:
+                self.wait_healthy(c.name, timeout)
+        return change
+
+    def _remove(self, name: str) -> None:
+        """`docker rm -f` after `docker stop`: the process, its forwards, its namespace."""
+        for forward in [f for f in self.forwards if f.owner == name]:
+            forward.close()
+            self.forwards.remove(forward)
+        self.processes[name].stop()
+        self.network.detach(name)
 
     def stop(self) -> None:
         for forward in self.forwards:
@@ -331,6 +420,9 @@ class LiveStack:
                 path.rmdir()
             elif path.is_file() and path.stat().st_size == 0:
                 path.unlink()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def leftovers(self) -> list[str]:
         """What stop() failed to remove: live processes, our namespaces and bridges."""
