@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-from components import hygiene, monitoring, plan, scaleout
+from components import backups, hygiene, monitoring, plan, scaleout
 from components.config import DEFAULT_PREFECT_IMAGE, DatabaseAccess, StackConfig
 from components.errors import Problem
 from components.images import is_floating_major, is_pinned, is_prefect_2
@@ -16,7 +16,7 @@ def problems(cfg: StackConfig) -> list[Problem]:
     found = [*_database(cfg), *_server(cfg), *_names(cfg), *_references(cfg), *_ports(cfg),
              *_images(cfg), *_proxy(cfg), *_routes(cfg), *_secrets(cfg), *_ordering(cfg),
              *_redis_access(cfg), *kubernetes_checks.problems(cfg), *_connections(cfg),
-             *_monitoring(cfg), *scaleout.problems(cfg)]
+             *_monitoring(cfg), *scaleout.problems(cfg), *_backups(cfg)]
     return list(dict.fromkeys(found))
 
 
@@ -80,6 +80,7 @@ def _names(cfg: StackConfig) -> Iterator[Problem]:
     """Every container group needs a distinct DNS name on the network."""
     seen: dict[str, str] = {name: "the stack itself" for name in plan.RESERVED_NAMES}
     seen.update({name: "monitoring (monitoring.enabled)" for name in monitoring.service_names(cfg)})
+    seen.update({name: "backups (backups.enabled)" for name in backups.service_names(cfg)})
     entries = [(f"workers[{i}].name", f"worker-{p.name}", p.name) for i, p in enumerate(cfg.workers)]
     entries += [(f"workers[{i}].name", f"pool-{p.name}", p.name) for i, p in enumerate(cfg.workers)]
     if cfg.api is not None:
@@ -121,16 +122,16 @@ def _references(cfg: StackConfig) -> Iterator[Problem]:
                 yield Problem(f"{path}.volumes[{j}].hostPath", "a relative path is resolved on "
                               "this machine, but docker.host is remote; use an absolute path "
                               "that exists on the Docker host")
-    for i, svc in enumerate(cfg.services):
-        if svc.route is not None and svc.routes:
-            yield Problem(f"services[{i}].routes", "set either `route` or `routes`, not both")
-        for path, route in plan.service_routes(svc, i):
-            if route.port is None and svc.port is None:
-                yield Problem(f"{path}.port", "a route needs the upstream port: set its port "
-                              "or the service's port")
-        check = svc.health_check.http
-        if check is not None and check.port is None and svc.port is None:
-            yield Problem(f"services[{i}].healthCheck.http.port", "an http check needs a port: "
+    for path, owner in plan.routed_workloads(cfg):
+        if owner.routes and "route" in owner.model_fields_set and owner.route is not None:
+            yield Problem(f"{path}.routes", "set either `route` or `routes`, not both")
+        for route_path, route in plan.workload_routes(owner, path):
+            if route.port is None and owner.port is None:
+                yield Problem(f"{route_path}.port", "a route needs the upstream port: set its "
+                              "port or the service's port")
+        check = owner.health_check.http
+        if check is not None and check.port is None and owner.port is None:
+            yield Problem(f"{path}.healthCheck.http.port", "an http check needs a port: "
                           "set healthCheck.http.port or the service's port")
 
 
@@ -144,11 +145,11 @@ def _ports(cfg: StackConfig) -> Iterator[Problem]:
     if cfg.server.publish is not None:
         published.append(("server.publish.hostPort", cfg.server.publish.host_ip,
                           cfg.server.publish.host_port))
-    for i, svc in enumerate(cfg.services):
-        published += [(f"services[{i}].ports[{j}].host", p.host_ip, p.host)
-                      for j, p in enumerate(svc.ports)]
-        if svc.ports and svc.replicas > 1:
-            yield Problem(f"services[{i}].ports", "a service with host ports cannot have more "
+    for owner_path, owner in plan.routed_workloads(cfg):
+        published += [(f"{owner_path}.ports[{j}].host", p.host_ip, p.host)
+                      for j, p in enumerate(owner.ports)]
+        if owner.ports and owner.replicas > 1:
+            yield Problem(f"{owner_path}.ports", "a service with host ports cannot have more "
                           "than 1 replica (each replica would bind the same host port)")
     for path, ip, port in published:
         for other_ip in {ip, "0.0.0.0"} | ({"127.0.0.1"} if ip == "0.0.0.0" else set()):
@@ -162,9 +163,9 @@ def _ports(cfg: StackConfig) -> Iterator[Problem]:
     if cfg.server.publish is not None and cfg.proxy.kind != "none":
         yield Problem("server.publish", "production stacks publish only the proxy's ports; "
                       "reach Prefect through the proxy (or set proxy.kind: none)")
-    for i, svc in enumerate(cfg.services):
-        if svc.ports:
-            yield Problem(f"services[{i}].ports", "production stacks publish only the proxy's "
+    for owner_path, owner in plan.routed_workloads(cfg):
+        if owner.ports:
+            yield Problem(f"{owner_path}.ports", "production stacks publish only the proxy's "
                           "ports; give the service a route instead")
 
 
@@ -319,3 +320,41 @@ def _monitoring(cfg: StackConfig) -> Iterator[Problem]:
     if cfg.monitoring.enabled and cfg.proxy.kind == "none":
         yield Problem("monitoring.enabled", "Prometheus and Grafana are served behind the "
                       "stack login on the proxy; set proxy.kind to caddy or traefik")
+
+
+STACK_VOLUMES = ("prefect-data", "postgres-data", "redis-data", "proxy-data", "proxy-config")
+
+
+def _backups(cfg: StackConfig) -> Iterator[Problem]:
+    settings = cfg.backups
+    if not settings.enabled:
+        return
+    if cfg.database.kind == "external":
+        yield Problem("backups.enabled", "backups dump the stack's own databases and "
+                      "database.kind is external; back a managed database up with its "
+                      "provider's snapshots (or turn backups off)")
+    if settings.max_age_minutes is not None and settings.max_age_minutes <= settings.interval_minutes:
+        yield Problem("backups.maxAgeMinutes", f"must be more than backups.intervalMinutes "
+                      f"({settings.interval_minutes}), or the health check fails between two "
+                      "scheduled dumps")
+    if settings.host_path is None and settings.volume in STACK_VOLUMES + tuple(
+            monitoring.volume_names(cfg)):
+        yield Problem("backups.volume", f"`{settings.volume}` is one of the stack's own volumes; "
+                      "dumps need their own (the default is `backups`)")
+
+
+def rotation_problems(cfg: StackConfig, sources: Mapping[str, str]) -> list[Problem]:
+    """`secrets.rotation` names secrets this stack generates (else a label would silently
+    rotate nothing)."""
+    found = []
+    for key in cfg.secrets.rotation:
+        path = f"secrets.rotation.{key}"
+        if sources.get(key) == "config":
+            found.append(Problem(path, f"`{key}` is set in the stack config, not generated; "
+                                 f"rotate it with `pulumi config set --secret {key} <new value>` "
+                                 "and remove this entry"))
+        elif key not in sources:
+            generated = sorted(k for k, source in sources.items() if source == "generate")
+            found.append(Problem(path, f"`{key}` is not a secret this stack uses; generated "
+                                 f"secrets: {', '.join(generated) or 'none'}"))
+    return found

@@ -47,6 +47,7 @@ PublicOrigin = Annotated[str, StringConstraints(
 ContainerPath = Annotated[str, StringConstraints(pattern=r"^/\S*$")]
 EnvMap = dict[EnvName, str]
 SecretEnvMap = dict[EnvName, ConfigKeyName]
+RotationLabel = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
 
 
 class Section(BaseModel):
@@ -121,6 +122,14 @@ class SecretsSettings(Section):
         [],
         description="App secret keys (named in a secretEnv) that may also be generated, e.g. "
         "a session signing key. Third-party credentials must not be listed here.",
+    )
+    rotation: dict[ConfigKeyName, RotationLabel] = Field(
+        {},
+        description="Rotate generated secrets: config key -> any label (a date, a counter). "
+        "A new label generates a new value on the next `pulumi up`, and every container "
+        "that uses it is updated in that same `up`, e.g. `pulumi config set --path "
+        "secrets.rotation.postgresPassword 2026-11-30`. Secrets you set yourself rotate with "
+        "`pulumi config set --secret <key> <new value>`.",
     )
 
 
@@ -419,6 +428,12 @@ class RouteSettings(Section):
     auth: bool = Field(False, description="Require the stack's basic-auth login.")
 
 
+class PortMapping(Section):
+    container: Port = Field(description="Port inside the container.")
+    host: Port = Field(description="Port on the Docker host.")
+    host_ip: HostIp = Field("127.0.0.1", description="Host address to bind.")
+
+
 class AppApiSettings(Section):
     """The team's own HTTP API, deployed beside Prefect."""
 
@@ -433,6 +448,10 @@ class AppApiSettings(Section):
     route: RouteSettings | None = Field(
         RouteSettings(prefix="/api", stripPrefix=True), description="Proxy route; null = none."
     )
+    routes: list[RouteSettings] = Field(
+        [], description="Several proxy routes (e.g. /api stripped plus the fallback `/`); "
+        "replaces `route`.")
+    ports: list[PortMapping] = Field([], description="Host ports (refused in production).")
     database: DatabaseAccess | None = Field(None, description="App database URL.")
     uses_prefect: bool = Field(
         True, description="Give the app PREFECT_API_URL (+ auth) so it can trigger flows."
@@ -459,12 +478,6 @@ class RedisSettings(Section):
     password_secret: ConfigKeyName = Field("redisPassword", description="Config key of password.")
     persistence: bool = Field(True, description="Append-only file on a volume.")
     resources: Resources = Field(Resources(memoryMb=256), description="Limits.")
-
-
-class PortMapping(Section):
-    container: Port = Field(description="Port inside the container.")
-    host: Port = Field(description="Port on the Docker host.")
-    host_ip: HostIp = Field("127.0.0.1", description="Host address to bind.")
 
 
 class ServiceSettings(Section):
@@ -676,6 +689,39 @@ class TargetSettings(Section):
     )
 
 
+class BackupSettings(Section):
+    """Scheduled logical dumps of the stack's own databases, by a long-running `backup`
+    container: `pg_dump -Fc` of every `database.postgres.databases` entry, or the SQLite
+    file through SQLite's online backup API."""
+
+    enabled: bool = Field(False, description="Run the backup container.")
+    interval_minutes: Annotated[int, Field(ge=1, le=10080)] = Field(
+        1440, description="Minutes between dumps (1440 = daily). At start the container "
+        "dumps at once unless its newest dump is younger than this."
+    )
+    keep: Annotated[int, Field(ge=1, le=1000)] = Field(
+        7, description="Dumps kept per database; older ones are deleted after each "
+        "successful dump."
+    )
+    max_age_minutes: Annotated[int, Field(ge=2, le=100800)] | None = Field(
+        None, description="The container's health check fails when the newest successful "
+        "dump is older than this, or the last attempt failed. Default: twice intervalMinutes."
+    )
+    volume: ServiceName = Field(
+        "backups", description="Named volume that receives the dumps (prefixed like every "
+        "volume; kept on `pulumi destroy` in production)."
+    )
+    host_path: Annotated[str, StringConstraints(pattern=r"^/\S*$")] | None = Field(
+        None, description="Absolute directory on the Docker host to write the dumps to "
+        "instead of the volume (e.g. a disk your host backs up off-site)."
+    )
+    resources: Resources = Field(Resources(), description="Limits for the backup container.")
+
+    @property
+    def max_age(self) -> int:
+        return self.max_age_minutes or 2 * self.interval_minutes
+
+
 class StackConfig(Section):
     """The whole stack. Each field is one `prefect-stack:<key>` entry of the stack file."""
 
@@ -692,6 +738,8 @@ class StackConfig(Section):
     )
     api: AppApiSettings | None = Field(None, description="The team's app API (optional).")
     redis: RedisSettings = Field(RedisSettings(), description="Optional Redis.")
+    backups: BackupSettings = Field(BackupSettings(), description="Database dumps and "
+                                    "their retention.")
     services: list[ServiceSettings] = Field([], description="Extra containers.")
     setup_jobs: list[SetupJobSettings] = Field([], description="One-shot jobs.")
     proxy: ProxySettings = Field(ProxySettings(), description="Reverse proxy.")

@@ -10,7 +10,15 @@ from __future__ import annotations
 import dataclasses
 import shlex
 
-from components import caddy, hygiene, monitoring, postgres_start, scaleout, traefik
+from components import (
+    backups,
+    caddy,
+    hygiene,
+    monitoring,
+    postgres_start,
+    scaleout,
+    traefik,
+)
 from components.config import (
     AppApiSettings,
     DatabaseAccess,
@@ -175,7 +183,7 @@ def prefect_database_url(cfg: StackConfig) -> EnvValue:
     if kind == "sqlite":
         return f"sqlite+aiosqlite:///{cfg.database.sqlite.path}"
     if kind == "external":
-        return SecretText(f"${{{cfg.database.external.url_secret}}}")
+        return SecretText(f"${{{cfg.database.external.url_secret}|asyncpg}}")
     return database_url(cfg, DatabaseAccess(name=cfg.database.prefect_database,
                                             scheme="postgresql+asyncpg"))
 
@@ -427,6 +435,7 @@ def api_spec(cfg: StackConfig, extra_depends: tuple[str, ...]) -> ServiceSpec:
         command=tuple(api.command) if api.command else None, env=env, replicas=api.replicas,
         healthcheck=health_from_settings(api.health_check, api.port),
         networks=workload_networks(api), uploads=uploads(api.files),
+        ports=tuple(PublishedPort(p.container, p.host, p.host_ip) for p in api.ports),
         depends_on=tuple(dict.fromkeys(depends + workload_depends(cfg, api) + extra_depends)),
         user=api.user, group=api.name, **limits(cfg, api.resources))
 
@@ -471,22 +480,28 @@ def prefect_route(cfg: StackConfig) -> Route:
                  health_path=f"{api_path(cfg)}/health")
 
 
-def service_routes(svc: ServiceSettings, index: int) -> list[tuple[str, RouteSettings]]:
-    """(config path, route) for `route` or each of `routes`."""
-    if svc.route is not None:
-        return [(f"services[{index}].route", svc.route)]
-    return [(f"services[{index}].routes[{j}]", r) for j, r in enumerate(svc.routes)]
+def workload_routes(owner: AppApiSettings | ServiceSettings, path: str
+                    ) -> list[tuple[str, RouteSettings]]:
+    """(config path, route) for each of `routes`, else the single `route`."""
+    if owner.routes:
+        return [(f"{path}.routes[{j}]", r) for j, r in enumerate(owner.routes)]
+    return [(f"{path}.route", owner.route)] if owner.route is not None else []
+
+
+def routed_workloads(cfg: StackConfig) -> list[tuple[str, AppApiSettings | ServiceSettings]]:
+    """(config path, settings) of the api and every service: what may have routes and ports."""
+    owners: list[tuple[str, AppApiSettings | ServiceSettings]] = []
+    if cfg.api is not None:
+        owners.append(("api", cfg.api))
+    return owners + [(f"services[{i}]", svc) for i, svc in enumerate(cfg.services)]
 
 
 def declared_routes(cfg: StackConfig) -> list[Route]:
     routes = [prefect_route(cfg)]
-    if cfg.api is not None and cfg.api.route is not None:
-        r = cfg.api.route
-        routes.append(Route(r.prefix, cfg.api.name, r.port or cfg.api.port, r.strip_prefix,
-                            r.auth, source="api.route"))
-    for i, svc in enumerate(cfg.services):
-        routes += [Route(r.prefix, svc.name, r.port or svc.port or 0, r.strip_prefix, r.auth,
-                         source=path) for path, r in service_routes(svc, i)]
+    for path, owner in routed_workloads(cfg):
+        routes += [Route(r.prefix, owner.name, r.port or owner.port or 0, r.strip_prefix,
+                         r.auth, source=route_path)
+                   for route_path, r in workload_routes(owner, path)]
     return routes + monitoring.monitoring_routes(cfg)
 
 
@@ -540,7 +555,8 @@ def secret_specs(cfg: StackConfig, services: list[ServiceSpec]) -> list[SecretSp
     for spec in services:
         for key in spec.secret_keys:
             found.setdefault(key, spec.name)
-    return [SecretSpec(key, used_by, key in generatable) for key, used_by in sorted(found.items())]
+    return [SecretSpec(key, used_by, key in generatable, cfg.secrets.rotation.get(key))
+            for key, used_by in sorted(found.items())]
 
 
 # --- the whole stack ------------------------------------------------------------------------
@@ -589,6 +605,7 @@ def build_plan(cfg: StackConfig) -> StackPlan:
         services.append(api_spec(cfg, jobs_before(cfg, cfg.api.name)))
     services += [service_spec(cfg, svc, jobs_before(cfg, svc.name)) for svc in cfg.services]
     services += monitoring.monitoring_specs(cfg)
+    services += backups.backup_specs(cfg)
     routes = declared_routes(cfg) if cfg.proxy.kind != "none" else []
     if routes:
         services.append(proxy_spec(cfg, routes))

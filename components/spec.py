@@ -29,7 +29,8 @@ class SecretText:
 
     Filters escape for where the value lands: `|url` (inside a URL), `|sql` (a SQL string
     literal), `|conf` (a double-quoted config string), `|bcrypt` (a bcrypt hash, for proxy
-    basic auth; salted per stack and key so the hash is stable across runs).
+    basic auth; salted per stack and key so the hash is stable across runs), `|asyncpg` (a
+    PostgreSQL URL with the asyncpg driver Prefect's server needs).
     """
 
     template: str
@@ -73,7 +74,18 @@ def apply_filter(value: str, filt: str | None, salt_scope: str) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if filt == "bcrypt":
         return bcrypt_hash(value, salt_scope)
+    if filt == "asyncpg":
+        return asyncpg_url(value)
     raise ValueError(f"unknown secret filter `{filt}`")
+
+
+def asyncpg_url(url: str) -> str:
+    """A managed database's URL as providers hand it out (`postgres://`, `postgresql://`)
+    with the driver Prefect's server needs (`postgresql+asyncpg://`); other schemes as given."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+asyncpg://" + url[len(scheme):]
+    return url
 
 
 def bcrypt_hash(password: str, salt_scope: str) -> str:
@@ -159,7 +171,7 @@ def replica_names(prefix: str, name: str, replicas: int) -> list[str]:
 
 ComponentKind = Literal[
     "Database", "PrefectServer", "WorkerPool", "AppApi", "Redis", "Service", "SetupJob",
-    "ReverseProxy", "Monitoring",
+    "ReverseProxy", "Monitoring", "Backup",
 ]
 
 
@@ -241,6 +253,7 @@ class SecretSpec:
     key: str
     used_by: str  # config path that needs it, for error messages
     generatable: bool  # may be generated with pulumi-random when not set
+    rotation: str | None = None  # secrets.rotation label: a new one generates a new value
 
 
 @dataclass(frozen=True)

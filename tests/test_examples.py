@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import ROOT, evaluate, stack_file
+import yaml
+from harness import ROOT, evaluate, is_secret, stack_file
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
@@ -23,12 +24,61 @@ def test_example_deploys_every_long_running_container_with_health_check(path: Pa
             assert container["healthcheck"]["tests"], name
 
 
-def test_reference_000_routes_api_stripped_and_the_rest_to_the_app():
+def names(ev) -> set[str]:
+    return set(ev.containers())
+
+
+def uploads(ev, container: str) -> dict[str, str]:
+    return {u["file"]: u["content"] for u in ev.container(container).get("uploads", [])}
+
+
+def dependencies(ev, name: str) -> tuple[str, ...]:
+    return next(r.dependencies for r in ev.resources if r.name == name)
+
+
+def ports(ev, container: str) -> list[tuple[str, int, int]]:
+    return [(p.get("ip"), p["external"], p["internal"])
+            for p in ev.container(container).get("ports", [])]
+
+
+def test_reference_000_api_takes_api_stripped_and_everything_else_with_direct_ports():
     config, secrets = stack_file("examples/000-sqlite-dolt-caddy.yaml")
     ev = evaluate(config, secrets)
-    caddyfile = ev.container("cogni-proxy")["uploads"][0]["content"]
+    assert names(ev) == {"cogni-prefect-server", "cogni-pool-cogni-pool", "cogni-worker-cogni-pool",
+                         "cogni-api", "cogni-dolt-db", "cogni-proxy"}  # no stand-in fallback
+    caddyfile = uploads(ev, "cogni-proxy")["/etc/caddy/Caddyfile"]
     assert "@api-api path /api /api/*" in caddyfile and "uri strip_prefix /api" in caddyfile
-    assert caddyfile.rstrip().endswith("handle {\n\t\treverse_proxy api-fallback:8000\n\t}\n}")
+    assert caddyfile.rstrip().endswith("handle {\n\t\treverse_proxy api:8000\n\t}\n}")
+    assert ports(ev, "cogni-api") == [("127.0.0.1", 8000, 8000)]
+    assert ports(ev, "cogni-prefect-server") == [("127.0.0.1", 4200, 4200)]
+    assert ev.env("cogni-prefect-server")["PREFECT_SERVER_UI_API_URL"] == "/prefect/api"
+    assert ev.container("cogni-dolt-db")["wait"] is True  # the API waits for Dolt healthy
+    assert "cogni-dolt-db" in dependencies(ev, "cogni-api")
+    worker = ev.env("cogni-worker-cogni-pool")
+    assert worker["PREFECT_API_URL"] == "http://prefect-server:4200/prefect/api"
+    assert worker["OPENAI_API_KEY"] == "test-secret-openaiApiKey"
+
+
+def test_reference_001_runs_without_a_proxy_with_redis_monitoring_and_secret_files():
+    config, secrets = stack_file("examples/001-sqlite-redis-monitoring.yaml")
+    ev = evaluate(config, secrets)
+    assert names(ev) == {"bluesky-prefect-server", "bluesky-pool-default", "bluesky-worker-default",
+                         "bluesky-redis", "bluesky-prometheus", "bluesky-grafana",
+                         "bluesky-alertmanager"}
+    assert ev.env("bluesky-prefect-server")["PREFECT_SERVER_UI_API_URL"] == \
+        "http://localhost:4200/api"
+    worker = ev.container("bluesky-worker-default")
+    assert [m["target"] for m in worker["mounts"]] == ["/opt/prefect/flows", "/opt/prefect/data"]
+    assert ev.env("bluesky-worker-default")["REDIS_URL"].startswith("redis://:gen-")
+    assert ports(ev, "bluesky-redis") == []
+    assert {port for c in ("bluesky-prometheus", "bluesky-grafana", "bluesky-alertmanager")
+            for _, port, _ in ports(ev, c)} == {9090, 3000, 9093}
+    alertmanager = uploads(ev, "bluesky-alertmanager")["/etc/alertmanager/alertmanager.yml"]
+    assert "api_url: test-secret-slackWebhookUrl" in alertmanager
+    raw = ev.raw_container("bluesky-alertmanager")["uploads"]
+    assert is_secret(raw) or is_secret(raw[0]["content"])
+    assert "url: http://prometheus:9090" in uploads(ev, "bluesky-grafana")[
+        "/etc/grafana/provisioning/datasources/prometheus.yml"]
 
 
 def test_reference_002_runs_alembic_after_db_init_and_before_the_worker():
@@ -40,6 +90,33 @@ def test_reference_002_runs_alembic_after_db_init_and_before_the_worker():
     assert "prefect-stack.after.db-init" in setup_labels
     env = ev.env("biocirv-setup-db")
     assert env["DATABASE_URL"].startswith("postgresql+psycopg://biocirv:")
+    assert ev.env("biocirv-prefect-server")["PREFECT_SERVER_UI_API_URL"] == \
+        "http://localhost:4200/api"
+    assert "/run/secrets/credentials.json" in uploads(ev, "biocirv-worker-etl")
+    assert "biocirv-proxy" not in names(ev)
+
+
+def test_reference_003_one_minio_two_routes_bucket_job_and_derived_broker_urls():
+    config, secrets = stack_file("examples/003-traefik-many-services.yaml")
+    ev = evaluate(config, secrets)
+    assert "computor-minio-console" not in names(ev)  # one MinIO container, two routes
+    dynamic = yaml.safe_load(uploads(ev, "computor-proxy")["/etc/traefik/dynamic.yml"])
+    services = dynamic["http"]["services"]
+    assert services["minio-minio"]["loadBalancer"]["servers"] == [{"url": "http://minio:9000"}]
+    assert services["minio-minio-console"]["loadBalancer"]["servers"] == [
+        {"url": "http://minio:9001"}]
+    routers = dynamic["http"]["routers"]
+    assert "auth" in routers["flower-flower"]["middlewares"]
+    assert "auth" not in routers["prefect-server-prefect"]["middlewares"]
+    assert ports(ev, "computor-proxy") == [("0.0.0.0", 8080, 80)]
+    assert ev.container("computor-minio")["wait"] is True
+    assert "computor-minio" in dependencies(ev, "computor-minio-bucket")
+    labels = {label["label"] for label in ev.container("computor-uvicorn")["labels"]}
+    assert "prefect-stack.after.minio-bucket" in labels
+    broker = ev.env("computor-celery-system-worker-1")["CELERY_BROKER_URL"]
+    assert broker.startswith("redis://:gen-") and broker.endswith("@redis:6379/0")
+    assert "$$" not in " ".join(ev.container("computor-celery-system-worker-1")[
+        "healthcheck"]["tests"])
 
 
 def test_reference_004_uses_the_external_url_secret_and_basic_auth_not_an_api_key():
@@ -47,6 +124,7 @@ def test_reference_004_uses_the_external_url_secret_and_basic_auth_not_an_api_ke
     ev = evaluate(config, secrets)
     env = ev.env("captionacc-prefect-server")
     assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == "test-secret-supabaseDatabaseUrl"
+    assert env["PREFECT_SERVER_UI_API_URL"] == "/api"
     app = ev.env("captionacc-orchestrator")
     assert app["PREFECT_API_URL"] == "http://prefect-server:4200/api"
     assert app["PREFECT_API_AUTH_STRING"] == "orchestrator:test-secret-basicAuthPassword"

@@ -66,9 +66,17 @@ def test_postgres_url_is_built_from_the_role_secret_url_encoded():
         "postgresql+asyncpg://prefect:p%40ss%2Fw%3Ard@postgres:5432/prefect"
 
 
-def test_external_database_url_comes_whole_from_its_secret():
+@pytest.mark.parametrize(("given", "used"), [
+    ("postgresql://u:p@db.supabase.co:5432/postgres",
+     "postgresql+asyncpg://u:p@db.supabase.co:5432/postgres"),
+    ("postgres://u:p@h/d", "postgresql+asyncpg://u:p@h/d"),
+    ("postgresql+asyncpg://u:p@h/d", "postgresql+asyncpg://u:p@h/d"),
+])
+def test_external_database_url_comes_from_its_secret_with_the_asyncpg_driver(given, used):
+    """Reference 004 set Supabase's `postgresql://` URL, which Prefect's server cannot use."""
     url = plan.prefect_database_url(cfg(database={"kind": "external"}))
-    assert url == SecretText("${externalDatabaseUrl}")
+    assert isinstance(url, SecretText) and url.keys == ("externalDatabaseUrl",)
+    assert url.render({"externalDatabaseUrl": given}) == used
 
 
 def test_scale_out_runs_api_replicas_without_services_plus_one_services_process():
