@@ -264,6 +264,10 @@ def _proxy(cfg: StackConfig) -> Iterator[Problem]:
     if cfg.server.public_url is not None and "//0.0.0.0" in cfg.server.public_url:
         yield Problem("server.publicUrl", "0.0.0.0 is a bind address, not a place a browser "
                       "can reach; use the host name or IP users type")
+    if proxy.kind != "none" and proxy.domain == "0.0.0.0":
+        yield Problem("proxy.domain", "0.0.0.0 is a bind address, not a place a browser can "
+                      "reach; use the host name users type (bindAddress: 0.0.0.0 listens on "
+                      "every interface)")
     if proxy.kind == "none":
         if cfg.server.publish is None and cfg.target.kind == "docker":
             yield Problem("server.publish", "proxy.kind: none serves Prefect on a host port; "

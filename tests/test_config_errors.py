@@ -38,6 +38,7 @@ def rejected(config, secrets=None, plain=None) -> str:
     ({"proxy": {"kind": "none"}, "server": {"publish": {"hostPort": 4200}}}, "server.publicUrl",
      "set the URL browsers use"),
     ({"server": {"publicUrl": "http://0.0.0.0:4200"}}, "server.publicUrl", "bind address"),
+    ({"proxy": {"domain": "0.0.0.0", "tls": "off"}}, "proxy.domain", "bind address"),
     ({"server": {"image": "prefecthq/prefect:2.20.3-python3.11"}}, "server.image", "Prefect 2"),
     ({"workers": [{"name": "w", "image": "prefecthq/prefect:2-python3.11"}]}, "workers[0].image",
      "Prefect 2"),

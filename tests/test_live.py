@@ -11,42 +11,22 @@ dev flow-code mount (prod ships no flow code of its own).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 
 import pytest
-from live.runner import LIVE_VENV, postgres_bin
-from live.session import FLOW_DIR, Running, running_stack, stack_config
+from live.browser import visit_ui
+from live.gate import live_missing, live_stack, require, require_browser
+from live.runner import LIVE_VENV
+from live.session import FLOW_DIR, Running, stack_config
 
 pytestmark = pytest.mark.live
 
 
-def _requirements() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, mount namespaces)"
-    for tool in ("ip", "nsenter", "setpriv"):
-        if shutil.which(tool) is None:
-            return f"needs `{tool}`"
-    if not (LIVE_VENV / "bin" / "prefect").exists():
-        return f"needs the live Prefect at {LIVE_VENV} (./run-tests installs it)"
-    if not (postgres_bin() / "postgres").exists():
-        return "needs Debian's postgresql (./run-tests installs it)"
-    return None
-
-
 @pytest.fixture(scope="module", params=["dev", "prod"])
 def running(request, tmp_path_factory) -> Iterator[Running]:
-    missing = _requirements()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"live suite cannot run in CI: {missing}")
-        pytest.skip(missing)
-    with running_stack(request.param, tmp_path_factory.mktemp(f"live-{request.param}")) as stack:
-        yield stack
-    assert stack.stack.leftovers() == [], "teardown must stop every process by PID"
+    yield from live_stack(request.param, tmp_path_factory.mktemp(f"live-{request.param}"))
 
 
 def test_prefect_api_is_ready_through_the_proxy_sub_path(running):
@@ -89,6 +69,21 @@ def test_flow_deployed_to_the_pool_runs_to_completed_with_its_result(running):
     assert any(f"hello, {running.name}-first" in line for line in result["logs"]), result
 
 
+def test_ui_in_a_browser_logs_in_once_shows_dashboard_and_flow_run_on_the_stack_origin(running):
+    """Chromium as a new user: one login (Prefect's form, never the proxy's basic-auth
+    prompt), the dashboard and a flow run with its logs, and not one request off the stack's
+    origin or outside Prefect's path (the analytics and favicon exceptions: live/browser.py)."""
+    require_browser()
+    who = f"{running.name}-browser"
+    flow_run = running.client("run", running.pool, FLOW_DIR, who)
+    visit = visit_ui(running.outputs["uiUrl"], running.origin, running.login, running.pool,
+                     flow_run["id"], f"hello, {who}")
+    assert visit.log.wrong == []
+    assert visit.log.challenges == []  # no proxy basic-auth prompt
+    assert visit.logins == (1 if running.login else 0)
+    assert visit.failures_after_login == []
+
+
 def test_app_api_route_answers_with_the_prefix_stripped(running):
     status, body = running.get("/api/", auth=None)
     assert status == 200
@@ -106,14 +101,17 @@ def test_every_long_running_container_passes_its_own_health_check(running):
     assert failures == {}
 
 
-def test_requests_without_valid_credentials_are_refused_where_auth_is_on(running):
+def test_api_refuses_requests_without_valid_credentials_where_auth_is_on(running):
+    """One login: Prefect's own auth answers, not a proxy prompt. The UI page itself loads
+    (it shows Prefect's login form); every API call needs the login."""
     if running.login is None:
         pytest.skip(f"{running.name} has no auth configured")
-    for path in ("/prefect/", "/prefect/api/flows/filter"):
-        method, body = ("POST", b"{}") if "filter" in path else ("GET", None)
-        assert running.get(path, auth=None, method=method, body=body)[0] == 401, path
-        assert running.get(path, auth="admin:wrong", method=method, body=body)[0] == 401, path
-        assert running.get(path, method=method, body=body)[0] == 200, path
+    path, body = "/prefect/api/flows/filter", b"{}"
+    assert running.get(path, auth=None, method="POST", body=body)[0] == 401
+    assert running.get(path, auth="admin:wrong", method="POST", body=body)[0] == 401
+    assert running.get(path, method="POST", body=body)[0] == 200
+    status, _ = running.get("/prefect/", auth=None)
+    assert status == 200  # no proxy prompt in front of Prefect's login form
     assert running.get("/prefect/api/health", auth=None)[0] == 200  # health stays open
 
 
@@ -131,9 +129,9 @@ def test_live_prefect_is_the_version_the_stack_image_runs():
     from components.config import DEFAULT_PREFECT_IMAGE, PREFECT_VERSION
     config, _ = stack_config("dev")
     assert config["server"]["image"] == DEFAULT_PREFECT_IMAGE
-    result = subprocess.run([str(LIVE_VENV / "bin" / "python"), "-c",
-                             "import prefect; print(prefect.__version__)"],
+    python = LIVE_VENV / "bin" / "python"
+    if not python.exists():
+        require(live_missing() or f"needs the live Prefect at {LIVE_VENV}", "the live suite")
+    result = subprocess.run([str(python), "-c", "import prefect; print(prefect.__version__)"],
                             capture_output=True, text=True, check=False)
-    if result.returncode != 0 and not os.environ.get("CI"):
-        pytest.skip(f"no live Prefect at {LIVE_VENV}")
     assert result.stdout.strip() == PREFECT_VERSION
