@@ -15,7 +15,10 @@ from harness import ROOT
 FAKE_PULUMI = """#!/usr/bin/env bash
 echo "args=$* backend=$PULUMI_BACKEND_URL passphrase=${PULUMI_CONFIG_PASSPHRASE-<unset>}" >> "$FAKE_LOG"
 if [[ "$1 $2" == "config get" ]]; then
-  [[ -n "${FAKE_DOCKER_HOST_CONFIG:-}" ]] || { echo "configuration key 'docker.host' not found" >&2; exit 255; }
+  if [[ -z "${FAKE_DOCKER_HOST_CONFIG:-}" ]]; then
+    echo "configuration key 'docker.host' not found" >&2
+    exit 255
+  fi
   echo "$FAKE_DOCKER_HOST_CONFIG"
 fi
 """

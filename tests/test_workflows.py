@@ -55,7 +55,7 @@ def test_pull_requests_run_the_readme_test_command_then_preview_both_stacks_with
     readme = (ROOT / "README.md").read_text()
     assert "./run-tests" in readme
     preview = workflow["jobs"]["preview"]
-    assert preview["needs"] == "test"
+    assert preview["needs"] == ["test", "test-non-root"]
     assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
     (pulumi,) = steps_using(workflow, "pulumi/actions@")
     assert pulumi["uses"] == "pulumi/actions@v7"
@@ -64,6 +64,16 @@ def test_pull_requests_run_the_readme_test_command_then_preview_both_stacks_with
     assert pulumi["with"]["comment-on-pr"] is True
     assert "secrets.PULUMI_BACKEND_URL" in pulumi["with"]["cloud-url"]
     assert "secrets.PULUMI_CONFIG_PASSPHRASE" in preview["env"]["PULUMI_CONFIG_PASSPHRASE"]
+
+
+def test_the_suite_runs_as_root_and_as_an_ordinary_user():
+    """Live tests need root (namespaces); everything else must pass for any user."""
+    jobs = load("preview.yml")["jobs"]
+    (as_root,) = [s["run"] for s in jobs["test"]["steps"] if "./run-tests" in s.get("run", "")]
+    assert as_root.startswith("sudo ")
+    (as_user,) = [s["run"] for s in jobs["test-non-root"]["steps"]
+                  if "./run-tests" in s.get("run", "")]
+    assert "sudo" not in as_user and 'test "$(id -u)" -ne 0' in as_user
 
 
 def test_main_deploys_dev_then_prod_behind_the_production_environment():
