@@ -8,6 +8,7 @@ containers as real processes).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -18,16 +19,23 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.resource import DependencyResource
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 from components.config import PROJECT
 
-SECRET_SIG = rpc._special_sig_key
-SECRET_VALUE = rpc._special_secret_sig
+# Pulumi's property-value wire format (the engine protocol, not an SDK detail): a secret
+# travels as {SECRET_SIG: SECRET_VALUE, "value": ...}.
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+BUILT_IMAGE = "docker:index/image:Image"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+NETWORK = "docker:index/network:Network"
+VOLUME = "docker:index/volume:Volume"
+GET_LOGS = "docker:index/getLogs:getLogs"
 
 
 @dataclass
@@ -36,6 +44,10 @@ class Registered:
     name: str
     inputs: dict[str, Any]
     dependencies: tuple[str, ...] = ()  # resource names from depends_on and input Outputs
+    # input property -> resource names whose outputs it is built from (the engine's
+    # propertyDependencies: what a delete-before-replace of those resources replaces)
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    provider: str = ""  # the explicit provider reference (`urn::id`); "" for the default one
 
     @property
     def plain(self) -> dict[str, Any]:
@@ -48,6 +60,8 @@ class Evaluation:
     options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)  # by resource name
     component_outputs: dict[str, Any] = field(default_factory=dict)
     stack: Any = None
+    calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)  # provider functions
+
 
     def of_type(self, typ: str) -> list[Registered]:
         return [r for r in self.resources if r.type == typ]
@@ -66,6 +80,25 @@ class Evaluation:
         return dict(e.split("=", 1) for e in self.container(name).get("envs", []))
 
 
+@dataclass
+class FakeDaemon:
+    """The Docker daemon as the program sees it during one `up`: the log lines of containers
+    that exist (`docker.get_logs`; any other name is "No such container", as on a fresh
+    host) and the exit code each job container will exit with (0 unless listed)."""
+
+    logs: dict[str, list[str]] = field(default_factory=dict)
+    exit_codes: dict[str, int] = field(default_factory=dict)
+
+    def get_logs(self, args: dict[str, Any]) -> Any:
+        name = args["name"]
+        if name not in self.logs:  # as the provider reports the daemon's 404
+            return {}, [("name", f"dataSourceDockerLogsRead: error while asking for logs "
+                                 f"Error response from daemon: No such container: {name}")]
+        tail = int(args.get("tail") or 0)
+        lines = self.logs[name][-tail:] if tail else self.logs[name]
+        return {"name": name, "logsListStrings": list(lines)}
+
+
 def image_id(resource_name: str) -> str:
     return "sha256:" + hashlib.sha256(resource_name.encode()).hexdigest()
 
@@ -73,38 +106,72 @@ def image_id(resource_name: str) -> str:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Plausible provider outputs; generated passwords come from `password_for(key)`."""
 
-    def __init__(self, evaluation: Evaluation, password_for: Callable[[str], str]):
+    def __init__(self, evaluation: Evaluation, password_for: Callable[[str], str],
+                 daemon: FakeDaemon | None = None, preview: bool = False):
         self.evaluation = evaluation
         self.password_for = password_for
+        self.daemon = daemon or FakeDaemon()
+        self.preview = preview
+        self.transforms: list[Callable[[pulumi.ResourceTransformArgs], Any]] = []
+
+    def register_transform(self, transform) -> None:
+        """Stack transforms (`pulumi.runtime.register_resource_transform`): the mock engine
+        leaves running them to us; RecordingMonitor does, for every resource."""
+        self.transforms.append(transform)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = unwrap(dict(args.inputs))
+        if self.preview:  # `pulumi preview` of a new resource: only its inputs are known
+            return "", outputs
         if args.typ == RANDOM_PASSWORD:
-            outputs["result"] = self.password_for(args.name)
+            # New keepers replace a RandomPassword, which then yields a new value.
+            rotation = (outputs.get("keepers") or {}).get("rotation")
+            outputs["result"] = self.password_for(
+                args.name if rotation is None else f"{args.name}@{rotation}")
+        if args.typ == BUILT_IMAGE:  # a local build's repoDigest is its image ID
+            outputs["repoDigest"] = image_id(args.name)
         if args.typ == REMOTE_IMAGE:
             outputs["imageId"] = image_id(args.name)
         if args.typ == CONTAINER and outputs.get("mustRun") is False:
-            outputs["exitCode"] = 0
+            outputs["exitCode"] = self.daemon.exit_codes.get(args.name, 0)
+        if args.typ.startswith("kubernetes:") and "metadata" in outputs:
+            # pulumi-kubernetes auto-names objects without metadata.name (name + suffix)
+            outputs["metadata"] = {"name": kubernetes_auto_name(args.name),
+                                   **outputs["metadata"]}
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        self.evaluation.calls.append(args)
+        if args.token == GET_LOGS:
+            return self.daemon.get_logs(args.args)
         return {}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """Records every registration as the engine receives it: inputs (secrets still
-    wrapped), dependencies, and component outputs."""
+    wrapped), dependencies, and component outputs; runs the stack's resource transforms
+    the way the engine does, with the options as the engine received them."""
 
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
+        self.mocks: RecordingMocks = mocks
         self.evaluation = mocks.evaluation
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         if request.type != "pulumi:pulumi:Stack":
+            _thread_event_loop()  # the SDK calls monitors from worker threads
             inputs = rpc.deserialize_properties(request.object)
             depends = tuple(urn.rsplit("::", 1)[-1] for urn in request.dependencies)
+            by_property = {key: tuple(urn.rsplit("::", 1)[-1] for urn in deps.urns)
+                           for key, deps in request.propertyDependencies.items()}
             self.evaluation.resources.append(
-                Registered(request.type, request.name, inputs, depends))
+                Registered(request.type, request.name, inputs, depends, by_property,
+                           request.provider))
+            args = pulumi.ResourceTransformArgs(custom=request.custom, type_=request.type,
+                                                name=request.name, props=inputs,
+                                                opts=transform_options(request))
+            for transform in self.mocks.transforms:
+                transform(args)
         return super().RegisterResource(request)
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 (gRPC method name)
@@ -113,20 +180,50 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+def _thread_event_loop() -> None:
+    """Options hold resources, which hold futures: they need an event loop on this thread."""
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def transform_options(request) -> pulumi.ResourceOptions:
+    """The options a resource transform receives from the engine for this registration."""
+    return pulumi.ResourceOptions(
+        parent=DependencyResource(request.parent) if request.parent else None,
+        depends_on=[DependencyResource(urn) for urn in request.dependencies] or None,
+        delete_before_replace=(request.deleteBeforeReplace
+                               if request.deleteBeforeReplaceDefined else None),
+        replace_on_changes=list(request.replaceOnChanges) or None,
+        additional_secret_outputs=list(request.additionalSecretOutputs) or None,
+        retain_on_delete=request.retainOnDelete if request.HasField("retainOnDelete") else None,
+        ignore_changes=list(request.ignoreChanges) or None,
+        protect=request.protect if request.HasField("protect") else None,
+    )
+
+
 def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None,
              stack: str = "test", plain: Mapping[str, str] | None = None,
              password_for: Callable[[str], str] | None = None,
-             into: Evaluation | None = None) -> Evaluation:
+             into: Evaluation | None = None, daemon: FakeDaemon | None = None,
+             preview: bool = False) -> Evaluation:
     """Run the program with `prefect-stack:*` config (objects as values) on mocks.
 
+    `daemon` is what the Docker host holds from earlier runs (default: nothing, a fresh host).
+    `preview` evaluates as `pulumi preview` of a fresh stack: computed outputs (generated
+    passwords, image IDs, exit codes) are unknown, and so is everything built from them.
+
     `secrets` are set as secret config keys; `plain` as plaintext keys. Generated passwords
-    are `password_for(config key)`. Raises pulumi.RunError exactly as `pulumi up` reports it.
+    are `password_for(config key)`, or `password_for("<key>@<label>")` once rotated with
+    `secrets.rotation` (a rotated secret is a new value). Raises pulumi.RunError exactly as
+    `pulumi up` reports it.
     """
     from components.program import run
 
     evaluation = into if into is not None else Evaluation()
-    mocks = RecordingMocks(evaluation, password_for or generated_password)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
+    mocks = RecordingMocks(evaluation, password_for or generated_password, daemon, preview)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=RecordingMonitor(mocks))
     values = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v)
               for k, v in config.items()}
@@ -134,23 +231,23 @@ def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
     values.update({f"{PROJECT}:{k}": v for k, v in (plain or {}).items()})
     pulumi.runtime.set_all_config(values, secret_keys=[f"{PROJECT}:{k}" for k in secrets or {}])
 
+    def record_options(args: pulumi.ResourceTransformArgs) -> None:
+        if args.custom:
+            evaluation.options[args.name] = args.opts
+
     @pulumi.runtime.test
     def program():
+        pulumi.runtime.register_resource_transform(record_options)
         evaluation.stack = run()
         return evaluation.stack.ui_url
 
-    original_init = pulumi.CustomResource.__init__
-
-    def recording_init(self, t, name, props=None, opts=None, *args, **kwargs):
-        evaluation.options[name] = opts or pulumi.ResourceOptions()
-        original_init(self, t, name, props, opts, *args, **kwargs)
-
-    pulumi.CustomResource.__init__ = recording_init  # type: ignore[method-assign]
-    try:
-        program()
-    finally:
-        pulumi.CustomResource.__init__ = original_init  # type: ignore[method-assign]
+    program()
     return evaluation
+
+
+def kubernetes_auto_name(resource_name: str) -> str:
+    """The name the mocks give an auto-named Kubernetes object (Pulumi adds a random suffix)."""
+    return f"{resource_name}-{hashlib.sha256(resource_name.encode()).hexdigest()[:8]}"
 
 
 def generated_password(key: str) -> str:
@@ -214,13 +311,77 @@ class EmittedContainer:
     one_shot: bool
     wait_healthy: bool
     depends_on: tuple[str, ...]  # other containers it waits for, sorted
+    labels: dict[str, str] = field(default_factory=dict)
+    # containers whose outputs feed this one's inputs (e.g. a job gate label): Pulumi replaces
+    # this container too when one of them is deleted before being replaced
+    input_dependencies: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+    replace_on_changes: tuple[str, ...] = ()  # inputs whose change replaces, beyond the provider's
+    restart: str | None = None
+    memory_mb: int | None = None
+    cpus: str | None = None
+    log_driver: str | None = None
+    log_opts: dict[str, str] = field(default_factory=dict)
+    security_opts: tuple[str, ...] = ()
+    health_timing: dict[str, str | int] = field(default_factory=dict)  # interval, retries...
+    hostname: str | None = None
+    stop_grace_seconds: int | None = None
+    wait_timeout_seconds: int | None = None
+    other_inputs: dict[str, Any] = field(default_factory=dict)  # inputs not read into a field
+
+
+_NO_OPTIONS = pulumi.ResourceOptions()
+# Container inputs the fields above stand for; any other input lands in `other_inputs`.
+_READ_INPUTS = frozenset({
+    "name", "image", "command", "envs", "uploads", "healthcheck", "networksAdvanced", "mounts",
+    "ports", "user", "workingDir", "mustRun", "wait", "restart", "memory", "cpus", "logDriver",
+    "logOpts", "securityOpts", "labels", "hostname", "destroyGraceSeconds", "waitTimeout",
+    "attach", "logs"})
+
+
+@dataclass(frozen=True)
+class EmittedNetwork:
+    name: str  # Docker network name
+    internal: bool  # no route out of the host
+    driver: str | None
+
+
+@dataclass(frozen=True)
+class EmittedVolume:
+    name: str  # Docker volume name
+    kept_on_destroy: bool  # retainOnDelete: `pulumi destroy` leaves it, and its data
+
+
+def emitted_networks(evaluation: Evaluation) -> list[EmittedNetwork]:
+    return sorted((EmittedNetwork(r.plain["name"], bool(r.plain.get("internal")),
+                                  r.plain.get("driver"))
+                   for r in evaluation.of_type(NETWORK)), key=lambda n: n.name)
+
+
+def emitted_volumes(evaluation: Evaluation) -> list[EmittedVolume]:
+    return sorted((EmittedVolume(r.plain["name"], bool(
+        evaluation.options.get(r.name, _NO_OPTIONS).retain_on_delete))
+                   for r in evaluation.of_type(VOLUME)), key=lambda v: v.name)
+
+
+def _int(value: Any) -> int | None:
+    """The engine carries numbers as floats; Docker's are whole."""
+    return None if value is None else int(value)
+
+
+def _health_timing(check: dict[str, Any]) -> dict[str, str | int]:
+    names = {"startPeriod": "start_period", "startInterval": "start_interval"}
+    return {names.get(k, k): (_int(v) if k == "retries" else v)
+            for k, v in check.items() if k != "tests"}
 
 
 def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
     """The containers in an order Pulumi could create them (dependencies first)."""
     images = {image_id(r.name): r.plain["name"] for r in evaluation.of_type(REMOTE_IMAGE)}
-    networks = {r.name: r.plain["name"] for r in evaluation.of_type("docker:index/network:Network")}
+    images.update({image_id(r.name): r.plain["imageName"] for r in evaluation.of_type(BUILT_IMAGE)})
+    networks = {r.name: r.plain["name"] for r in evaluation.of_type(NETWORK)}
     container_names = {r.name for r in evaluation.of_type(CONTAINER)}
+    options = evaluation.options
     found = []
     for r in evaluation.of_type(CONTAINER):
         plain = r.plain
@@ -244,6 +405,22 @@ def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
             one_shot=plain.get("mustRun") is False,
             wait_healthy=bool(plain.get("wait")),
             depends_on=tuple(sorted(d for d in set(r.dependencies) if d in container_names)),
+            labels={entry["label"]: entry["value"] for entry in plain.get("labels") or []},
+            input_dependencies=tuple(sorted({d for deps in r.property_dependencies.values()
+                                             for d in deps if d in container_names})),
+            delete_before_replace=bool(options.get(r.name, _NO_OPTIONS).delete_before_replace),
+            replace_on_changes=tuple(options.get(r.name, _NO_OPTIONS).replace_on_changes or ()),
+            restart=plain.get("restart"),
+            memory_mb=_int(plain.get("memory")),
+            cpus=plain.get("cpus"),
+            log_driver=plain.get("logDriver"),
+            log_opts=dict(plain.get("logOpts") or {}),
+            security_opts=tuple(plain.get("securityOpts") or ()),
+            health_timing=_health_timing(plain.get("healthcheck") or {}),
+            hostname=plain.get("hostname"),
+            stop_grace_seconds=_int(plain.get("destroyGraceSeconds")),
+            wait_timeout_seconds=_int(plain.get("waitTimeout")),
+            other_inputs={k: v for k, v in plain.items() if k not in _READ_INPUTS},
         ))
     return creation_order(found)
 
