@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from components import checks, plan
+from components import checks, diagnose, plan
 from components.config import PROJECT, SECTIONS, StackConfig
 from components.errors import ConfigError, Problem, key_path
 from components.spec import StackPlan
@@ -31,22 +31,33 @@ class LoadedStack:
 
 
 def read_pulumi_config() -> tuple[dict[str, str], set[str]]:
-    """This project's config values (prefix removed) and which keys are secret."""
+    """This project's config values (prefix removed) and which keys are secret. Keys in a
+    namespace that looks like a misspelling of this project's (`prefectstack:server`) are
+    kept whole, so `load` can point at them; other namespaces (providers) are not ours."""
     from pulumi.runtime import config as runtime_config
 
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     env_secrets = set(runtime_config.get_config_secret_keys_env())
     prefix = f"{PROJECT}:"
     values = {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
+    values.update({k: v for k, v in merged.items()
+                   if ":" in k and diagnose.near_miss_namespace(k.split(":", 1)[0])})
     secret = {k[len(prefix):] for k in merged if k.startswith(prefix) and
               (k in env_secrets or runtime_config.is_config_secret(k))}
     return values, secret
 
 
 def load(values: dict[str, str], secret_keys: set[str]) -> LoadedStack:
-    """Validate everything; raise one ConfigError listing every problem."""
+    """Validate everything; raise one ConfigError listing every problem.
+
+    One pass: type errors, unknown keys and sections, misplaced namespaces and the
+    cross-field rules (on the sections that are valid) are reported together; the secret
+    checks join them once every section is valid (until then, which secrets the stack needs
+    is not known)."""
     sections: dict[str, Any] = {}
-    problems: list[Problem] = []
+    problems: list[Problem] = [Problem(key, diagnose.namespace_message(key))
+                               for key in sorted(values) if ":" in key]
+    values = {k: v for k, v in values.items() if ":" not in k}
     for key in SECTIONS:
         if key not in values:
             continue
@@ -56,13 +67,22 @@ def load(values: dict[str, str], secret_keys: set[str]) -> LoadedStack:
                                     "in the section, e.g. secretEnv: {API_KEY: apiKey}"))
             continue
         sections[key] = _decode(values[key])
+    failed: set[str] = set()
     try:
-        cfg = StackConfig.model_validate(sections)
+        cfg: StackConfig | None = StackConfig.model_validate(sections)
     except ValidationError as err:
-        raise ConfigError(problems + pydantic_problems(err)) from None
-    problems += checks.problems(cfg)
-    if problems:
-        raise ConfigError(problems)
+        problems += pydantic_problems(err)
+        cfg, failed = diagnose.lenient_config(sections, err)
+    unknown = sorted(set(values) - set(SECTIONS))
+    # An object or list is never a secret: a misspelt section, whatever else is wrong.
+    for key in [k for k in unknown if diagnose.decoded_kind(values[k]) == "structured"]:
+        problems.append(_unknown_key(key, []))
+        unknown.remove(key)
+    if cfg is not None:
+        problems += [p for p in checks.problems(cfg)
+                     if not diagnose.depends_on(p.message, p.path, failed)]
+    if problems or cfg is None:
+        raise ConfigError(_unique(problems))
 
     stack_plan = plan.build_plan(cfg)
     sources: dict[str, SecretSource] = {}
@@ -81,14 +101,24 @@ def load(values: dict[str, str], secret_keys: set[str]) -> LoadedStack:
             problems.append(Problem(secret.key, f"secret is not set (used by {secret.used_by}; "
                                     f"{why}); set it with `pulumi config set --secret "
                                     f"{secret.key} <value>`"))
-    known = set(SECTIONS) | {s.key for s in stack_plan.secrets}
-    for key in sorted(set(values) - known):
-        problems.append(Problem(key, f"unknown key; expected a section ({', '.join(SECTIONS)}) "
-                                "or a secret this stack uses "
-                                f"({', '.join(s.key for s in stack_plan.secrets) or 'none'})"))
+    used = [s.key for s in stack_plan.secrets]
+    problems += [_unknown_key(key, used) for key in unknown if key not in used]
+    problems += checks.rotation_problems(cfg, sources)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_unique(problems))
     return LoadedStack(cfg, stack_plan, sources)
+
+
+def _unknown_key(key: str, secrets: list[str]) -> Problem:
+    hint = diagnose.did_you_mean(key, [*SECTIONS, *secrets])
+    return Problem(key, f"unknown key; {hint + ' ' if hint else ''}expected a section "
+                   f"({', '.join(SECTIONS)}) or a secret this stack uses "
+                   f"({', '.join(secrets) or 'none'})")
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    """Each problem once: the count in the message is the number of things to fix."""
+    return list(dict.fromkeys(problems))
 
 
 def _decode(raw: Any) -> Any:
@@ -108,10 +138,14 @@ def pydantic_problems(err: ValidationError) -> list[Problem]:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             allowed = allowed_keys(loc[:-1])
-            message = f"unknown key `{loc[-1]}`" + (
+            hint = diagnose.did_you_mean(str(loc[-1]), allowed)
+            message = f"unknown key `{loc[-1]}`" + (f"; {hint}" if hint else "") + (
                 f"; expected one of: {', '.join(allowed)}" if allowed else "")
-        elif not isinstance(error.get("input"), dict | list):
-            message += f" (got {error['input']!r})"
+        else:
+            if not isinstance(error.get("input"), dict | list):
+                message += f" (got {error['input']!r})"
+            hint = diagnose.fix_hint(error)
+            message += f"; {hint}" if hint else ""
         out.append(Problem(key_path(*loc), message))
     return out
 

@@ -81,8 +81,21 @@ class ReverseProxy(ContainerGroup):
     kind = "ReverseProxy"
 
 
+class Monitoring(ContainerGroup):
+    """The Prefect exporter, Prometheus and Grafana."""
+
+    kind = "Monitoring"
+
+
+class Backup(ContainerGroup):
+    """Scheduled database dumps, their retention and the restore command."""
+
+    kind = "Backup"
+
+
 GROUPS: dict[str, type[ContainerGroup]] = {
-    cls.kind: cls for cls in (Database, AppApi, Redis, Service, SetupJob, ReverseProxy)}
+    cls.kind: cls for cls in (Database, AppApi, Redis, Service, SetupJob, ReverseProxy,
+                              Monitoring, Backup)}
 
 
 class StackNetworks(pulumi.ComponentResource):
@@ -127,8 +140,11 @@ class StackSecrets(pulumi.ComponentResource):
             if sources[spec.key] == "config":
                 self.values[spec.key] = config.require_secret(spec.key)
             else:
+                # New keepers replace the RandomPassword: that is how a label in
+                # secrets.rotation rotates it (absent until first rotated: no churn).
                 generated = random.RandomPassword(
                     spec.key, length=32, special=False,
+                    keepers={"rotation": spec.rotation} if spec.rotation else None,
                     opts=pulumi.ResourceOptions(parent=self))
                 # Secret in real runs already; wrapped so mocks and real runs agree.
                 self.values[spec.key] = pulumi.Output.secret(generated.result)

@@ -32,6 +32,9 @@ from live.update import Update, plan_update
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE_VENV = ROOT / ".live" / "prefect"
+# The scale-out image (components/dockerfiles/prefect-redis): the same Prefect plus the pinned
+# prefect-redis, nothing else (./run-tests installs it; tests/test_live_ha.py checks it).
+LIVE_REDIS_VENV = ROOT / ".live" / "prefect-redis"
 IMAGE_DIR = Path(__file__).resolve().parent / "images"
 
 
@@ -50,24 +53,37 @@ LOCK_PATH = Path("/tmp/prefect-stack-live.lock")
 
 @dataclass(frozen=True)
 class ImageStandIn:
-    """What replaces an image: its binaries on PATH, its ENV, default command, entrypoint."""
+    """What replaces an image: its binaries on PATH, its ENV, default command, entrypoint,
+    and the STOPSIGNAL `docker stop` sends."""
 
     path: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
     command: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
+    stop_signal: signal.Signals = signal.SIGTERM
 
 
 IMAGES: dict[str, ImageStandIn] = {
     "prefecthq/prefect": ImageStandIn(path=(str(LIVE_VENV / "bin"),)),
+    "prefect-stack/prefect-redis": ImageStandIn(path=(str(LIVE_REDIS_VENV / "bin"),)),
+    "redis": ImageStandIn(path=(), command=("redis-server",)),  # Debian's redis-server
     "python": ImageStandIn(path=(str(LIVE_VENV / "bin"),)),
     "postgres": ImageStandIn(
-        path=(str(postgres_bin()),), env=(("PGDATA", "/var/lib/postgresql/data"),),
-        command=("postgres",), entrypoint=(str(IMAGE_DIR / "postgres-entrypoint.sh"),)),
+        path=(str(IMAGE_DIR / "postgres-path"), str(postgres_bin())),
+        env=(("PGDATA", "/var/lib/postgresql/data"),),
+        command=("postgres",), entrypoint=(str(IMAGE_DIR / "postgres-entrypoint.sh"),),
+        stop_signal=signal.SIGINT),
     "caddy": ImageStandIn(
         path=(str(ROOT / ".venv" / "bin"),),
         env=(("XDG_CONFIG_HOME", "/config"), ("XDG_DATA_HOME", "/data")),
         command=("caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile")),
+    # Debian's prometheus; the image's entrypoint is the binary, the command its flags.
+    "prom/prometheus": ImageStandIn(path=(), entrypoint=("prometheus",)),
+    # The exporter's source at the image's tag (images/prometheus-prefect-exporter/VENDORED.md).
+    "prefecthq/prometheus-prefect-exporter": ImageStandIn(
+        path=(str(LIVE_VENV / "bin"),),
+        env=(("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")),
+        command=("python", str(IMAGE_DIR / "prometheus-prefect-exporter" / "main.py"))),
 }
 
 
@@ -268,8 +284,12 @@ class Process:
     env: dict[str, str]
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    wanted: bool = False  # started and not stopped on purpose: `restart: unless-stopped` applies
+    restarts: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
+        self.wanted = True
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(self.argv, env=self.env, stdout=out,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -284,10 +304,14 @@ class Process:
         return self.popen is not None and self.popen.poll() is None
 
     def stop(self, grace: float = 15) -> None:
-        """SIGTERM the process group (as `docker stop`), SIGKILL after `grace` seconds."""
+        """The image's stop signal to the process group (as `docker stop`), SIGKILL after
+        `grace` seconds."""
+        with self.lock:
+            self.wanted = False
         if self.popen is None:
             return
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        stop_signal = stand_in(self.container.image).stop_signal
+        for sig, wait in ((stop_signal, grace), (signal.SIGKILL, 5)):
             if self.popen.poll() is not None:
                 break
             try:
@@ -339,6 +363,7 @@ class LiveStack:
         self.forwards: list[PortForward] = []
         self.created_paths: list[Path] = []
         self._lock: IO[str] | None = None
+        self._supervising = threading.Event()
 
     # lifecycle ------------------------------------------------------------------------
     def start(self, timeout: float = 180) -> None:
@@ -346,6 +371,8 @@ class LiveStack:
         self._lock = LOCK_PATH.open("w")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.network.create()
+        self._supervising.set()
+        threading.Thread(target=self._restart_dead, daemon=True).start()
         for c in self.containers:
             self._launch(c, timeout)
         for c in self.containers:
@@ -409,7 +436,31 @@ class LiveStack:
         self.processes[name].stop()
         self.network.detach(name)
 
+    def _restart_dead(self) -> None:
+        """`restart: unless-stopped`, as dockerd applies it: a service container whose process
+        exited (any code) is started again, unless it was stopped on purpose."""
+        while self._supervising.is_set():
+            for process in list(self.processes.values()):
+                with process.lock:
+                    if process.container.one_shot or not process.wanted or process.alive():
+                        continue
+                    code = process.popen.returncode if process.popen else None
+                    with process.log.open("a") as log:
+                        log.write(f"[live runner] exited with code {code}; restarting "
+                                  "(restart: unless-stopped)\n")
+                    process.restarts += 1
+                    process.start()
+            time.sleep(0.5)
+
+    def kill(self, name: str) -> None:
+        """The process dies (SIGKILL to its group), as a crash or the OOM killer would do it:
+        not a deliberate stop, so the restart policy brings it back."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
     def stop(self) -> None:
+        self._supervising.clear()
         for forward in self.forwards:
             forward.close()
         for process in reversed(list(self.processes.values())):

@@ -3,19 +3,29 @@
 # on an empty $PGDATA, initdb as $POSTGRES_USER with $POSTGRES_PASSWORD and
 # $POSTGRES_INITDB_ARGS, allow password logins from the network (the image's
 # `host all all all scram-sha-256`), create $POSTGRES_DB, then run the server as `postgres`.
-# Any other command (psql, pg_isready) runs as given, as in the image.
+# Any other command (psql, pg_isready, a start script) runs as given, as in the image.
+# Run as root it chowns $PGDATA and steps down to `postgres`; run as `postgres` (as the
+# image does after its own `gosu` step-down) it skips both. On an existing cluster it
+# initialises nothing, whatever POSTGRES_PASSWORD says. Local (socket) connections are
+# trusted, as after the image's initdb. It is `docker-entrypoint.sh` on the stand-in's PATH
+# (postgres-path/), beside a `gosu` stand-in; `docker stop` sends SIGINT (the image's
+# STOPSIGNAL).
 set -eu
 if [ "${1:-}" != "postgres" ]; then
   exec "$@"
 fi
 : "${PGDATA:=/var/lib/postgresql/data}"
 : "${POSTGRES_USER:=postgres}"
-: "${POSTGRES_PASSWORD:?the postgres image refuses to start without POSTGRES_PASSWORD}"
 mkdir -p "$PGDATA"
-chown postgres:postgres "$PGDATA"
-chmod 700 "$PGDATA"
-as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+if [ "$(id -u)" = 0 ]; then
+  chown postgres:postgres "$PGDATA"
+  chmod 700 "$PGDATA"
+  as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+else
+  as_postgres() { "$@"; }
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  : "${POSTGRES_PASSWORD:?the postgres image refuses to initialise without POSTGRES_PASSWORD}"
   pwfile=$(mktemp)
   printf '%s' "$POSTGRES_PASSWORD" > "$pwfile"
   chown postgres "$pwfile"
@@ -30,5 +40,8 @@ SQL
   fi
 fi
 shift
-exec setpriv --reuid=postgres --regid=postgres --init-groups -- \
-  postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories="$PGDATA" "$@"
+set -- postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories="$PGDATA" "$@"
+if [ "$(id -u)" = 0 ]; then
+  exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+fi
+exec "$@"
