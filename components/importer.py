@@ -390,11 +390,13 @@ class _Importer:
         for other in self.databases.values():
             if other["owner"] == owner:
                 key = other["key"]
+        default = "postgresPassword" if owner == "postgres" else \
+            secretscan.config_key(owner) + "DbPassword"
         if key is None:
             if password:
-                key = self.book.exact(secretscan.config_key(owner) + "DbPassword", password)
+                key = self.book.exact(default, password)
             else:
-                key = secretscan.config_key(owner) + "DbPassword"
+                key = default
                 self.report.note(path, f"no password for role {owner}: it is generated")
         self.databases[db] = {"owner": owner, "key": key}
 
@@ -722,6 +724,8 @@ class _Importer:
             self.add_database(db, user, password, f"services.{name}.environment")
             if user.lower() == "postgres":
                 superuser_key = self.databases[db.lower()]["key"]
+                if db.lower() == "postgres":
+                    del self.databases["postgres"]  # the stack's PostgreSQL has it already
             for key in sorted(set(env) - {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD"}):
                 self.report.unmap(env[key].path, "PostgreSQL settings other than "
                                   "POSTGRES_USER/PASSWORD/DB are not imported")
@@ -730,7 +734,7 @@ class _Importer:
             self.report.note(", ".join(f"services.{n}" for n in sources), "merged into the "
                              "stack's one PostgreSQL: one database and owner role each")
         self.pg["image"] = self.image(sources[0], DEFAULT_POSTGRES_IMAGE, "PostgreSQL")
-        if superuser_key:
+        if superuser_key and superuser_key != "postgresPassword":
             self.pg["superuserPasswordSecret"] = superuser_key
 
     def pg_common(self, name: str, what: str) -> None:
@@ -824,6 +828,10 @@ class _Importer:
         if replicas and replicas > 1:
             server["replicas"] = replicas
         extra: dict[str, str] = {}
+        derived = sorted(k for k in env if k in STACK_PREFECT_ENV or k.startswith(_STACK_ENV_PREFIXES))
+        if derived:
+            self.report.note(f"services.{name}.environment", "read, then set by the stack "
+                             "itself: " + ", ".join(derived))
         for key, entry in env.items():
             if key in STACK_PREFECT_ENV or key.startswith(_STACK_ENV_PREFIXES):
                 continue
@@ -1028,18 +1036,39 @@ class _Importer:
             if depends:
                 entry["dependsOn"] = depends
             if role == "job":
+                self.unknown_keys(name, WORKLOAD_KEYS, "one-shot setup job")
                 if "command" not in entry:
                     self.report.unmap(where, "a one-shot job needs a command; not imported")
                     continue
-                self.unknown_keys(name, WORKLOAD_KEYS, "one-shot setup job")
                 jobs.append(entry)
                 continue
             self.service_extras(name, entry, routes.get(name, []))
             services.append(entry)
+        self.drop_dangling_depends(jobs + services + self.cfg.get("workers", []))
         if jobs:
             self.cfg["setupJobs"] = jobs
         if services:
             self.cfg["services"] = services
+
+    def drop_dangling_depends(self, entries: list[dict[str, Any]]) -> None:
+        """A dependency that was not imported cannot be waited for: drop it, say so."""
+        imported = {e["name"] for e in entries if "image" in e} | {SERVER}
+        imported |= {POSTGRES} if self.pg is not None else set()
+        imported |= {REDIS} if self.redis_source else set()
+        compose_of = {v: k for k, v in self.names.items() if k in self.services}
+        for entry in entries:
+            kept = []
+            for target in entry.get("dependsOn", []):
+                if target in imported:
+                    kept.append(target)
+                else:
+                    self.report.unmap(f"services.{compose_of.get(entry['name'], entry['name'])}"
+                                      f".depends_on.{compose_of.get(target, target)}",
+                                      "that service was not imported, so nothing waits for it")
+            if kept:
+                entry["dependsOn"] = kept
+            else:
+                entry.pop("dependsOn", None)
 
     def command_has_secret(self, name: str, cmd: list[str]) -> bool:
         subs = [s for path, found in self.project.origins.items()

@@ -75,7 +75,9 @@ def load(values: dict[str, str], secret_keys: set[str]) -> LoadedStack:
         cfg, failed = diagnose.lenient_config(sections, err)
     unknown = sorted(set(values) - set(SECTIONS))
     # An object or list is never a secret: a misspelt section, whatever else is wrong.
-    for key in [k for k in unknown if diagnose.decoded_kind(values[k]) == "structured"]:
+    # (A key set with --secret may hold a JSON document: credentials JSON, a JWK.)
+    for key in [k for k in unknown if k not in secret_keys
+                and diagnose.decoded_kind(values[k]) == "structured"]:
         problems.append(_unknown_key(key, []))
         unknown.remove(key)
     if cfg is not None:
