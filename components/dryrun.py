@@ -24,6 +24,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 from components.config import PROJECT
+from components.diagnose import near_miss_namespace
 
 # Pulumi's property-value wire format (the engine protocol, not an SDK detail): a secret
 # travels as {SECRET_SIG: SECRET_VALUE, "value": ...}.
@@ -225,11 +226,10 @@ def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
     mocks = RecordingMocks(evaluation, password_for or generated_password, daemon, preview)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=RecordingMonitor(mocks))
-    values = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v)
-              for k, v in config.items()}
-    values.update({f"{PROJECT}:{k}": v for k, v in (secrets or {}).items()})
-    values.update({f"{PROJECT}:{k}": v for k, v in (plain or {}).items()})
-    pulumi.runtime.set_all_config(values, secret_keys=[f"{PROJECT}:{k}" for k in secrets or {}])
+    values = {full_key(k): v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    values.update({full_key(k): v for k, v in (secrets or {}).items()})
+    values.update({full_key(k): v for k, v in (plain or {}).items()})
+    pulumi.runtime.set_all_config(values, secret_keys=[full_key(k) for k in secrets or {}])
 
     def record_options(args: pulumi.ResourceTransformArgs) -> None:
         if args.custom:
@@ -266,15 +266,26 @@ PulumiYamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+def full_key(key: str) -> str:
+    """`server` -> `prefect-stack:server`; a key that names its namespace stays as it is."""
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
 def stack_file(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """A stack file's `prefect-stack:*` config, and the keys that hold `secure:` values."""
+    """A stack file's config for this project, and the keys that hold `secure:` values.
+
+    As Pulumi reads it: a key without a namespace is in the project's. Keys in a namespace
+    that looks like a misspelling of it (`prefectstack:`) are kept whole, so the program
+    can point at them; other namespaces (provider settings such as `docker:host`) are not
+    the program's and are left out."""
     data = yaml.load(path.read_text(), Loader=PulumiYamlLoader) or {}
     config: dict[str, Any] = {}
     secure: list[str] = []
     for key, value in (data.get("config") or {}).items():
-        if not key.startswith(f"{PROJECT}:"):
+        namespace, name = str(key).split(":", 1) if ":" in str(key) else ("", str(key))
+        if namespace and namespace != PROJECT and not near_miss_namespace(namespace):
             continue
-        short = key.split(":", 1)[1]
+        short = name if namespace in ("", PROJECT) else str(key)
         if isinstance(value, dict) and set(value) == {"secure"}:
             secure.append(short)
         else:

@@ -15,7 +15,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        key = f"{PROJECT}:{self.path}" if self.path else PROJECT
+        # A path with a namespace (`prefectstack:server`) is a whole key from another one.
+        key = self.path if ":" in self.path else f"{PROJECT}:{self.path}" if self.path else PROJECT
         return f"{key}: {self.message}"
 
 

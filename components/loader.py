@@ -74,17 +74,20 @@ def load(values: dict[str, str], secret_keys: set[str]) -> LoadedStack:
         problems += pydantic_problems(err)
         cfg, failed = diagnose.lenient_config(sections, err)
     unknown = sorted(set(values) - set(SECTIONS))
-    # An object or list is never a secret: a misspelt section, whatever else is wrong.
+    # An object or list is never a secret: a misspelt section. Nor, most likely, is a
+    # near-miss of a section's name; while the sections are broken (so the secrets the stack
+    # needs are unknown) report those now too.
     # (A key set with --secret may hold a JSON document: credentials JSON, a JWK.)
     for key in [k for k in unknown if k not in secret_keys
-                and diagnose.decoded_kind(values[k]) == "structured"]:
+                and diagnose.decoded_kind(values[k]) == "structured"
+                or (failed and diagnose.did_you_mean(k, SECTIONS))]:
         problems.append(_unknown_key(key, []))
         unknown.remove(key)
     if cfg is not None:
         problems += [p for p in checks.problems(cfg)
                      if not diagnose.depends_on(p.message, p.path, failed)]
     if problems or cfg is None:
-        raise ConfigError(_unique(problems))
+        raise ConfigError(problems)
 
     stack_plan = plan.build_plan(cfg)
     sources: dict[str, SecretSource] = {}
@@ -107,7 +110,7 @@ def load(values: dict[str, str], secret_keys: set[str]) -> LoadedStack:
     problems += [_unknown_key(key, used) for key in unknown if key not in used]
     problems += checks.rotation_problems(cfg, sources)
     if problems:
-        raise ConfigError(_unique(problems))
+        raise ConfigError(problems)
     return LoadedStack(cfg, stack_plan, sources)
 
 
@@ -116,11 +119,6 @@ def _unknown_key(key: str, secrets: list[str]) -> Problem:
     return Problem(key, f"unknown key; {hint + ' ' if hint else ''}expected a section "
                    f"({', '.join(SECTIONS)}) or a secret this stack uses "
                    f"({', '.join(secrets) or 'none'})")
-
-
-def _unique(problems: list[Problem]) -> list[Problem]:
-    """Each problem once: the count in the message is the number of things to fix."""
-    return list(dict.fromkeys(problems))
 
 
 def _decode(raw: Any) -> Any:

@@ -114,3 +114,82 @@ def test_every_problem_is_reported_at_once():
     message = rejected({"server": {"replicas": 2},
                         "workers": [{"name": "a"}, {"name": "a"}]})
     assert "3 problems" in message
+
+
+def test_type_errors_unknown_sections_and_cross_field_rules_arrive_in_one_pass():
+    message = rejected({"workers": [{"name": "etl", "concurrencyLimit": "4"}],
+                        "sevrer": {"port": 4200},
+                        "proxy": {"tls": "acme", "domain": "prefect.example.com"}})
+    assert "(3 problems)" in message
+    assert "prefect-stack:workers[0].concurrencyLimit" in message
+    assert "prefect-stack:sevrer: unknown key; did you mean `server`?" in message
+    assert "prefect-stack:proxy.acme.email: tls: acme needs an ACME account e-mail" in message
+
+
+def test_rules_about_a_section_with_a_type_error_wait_for_that_fix():
+    """database.kind is invalid, so it falls back to sqlite: a rule that would then fire
+    (SQLite allows one replica) would only echo the default, and is held back."""
+    message = rejected({"database": {"kind": "postgress"}, "server": {"replicas": 2},
+                        "redis": {"enabled": True}})
+    assert "prefect-stack:database.kind" in message and "did you mean `postgres`?" in message
+    assert "SQLite" not in message
+    assert "(1 problem)" in message
+
+
+@pytest.mark.parametrize(("config", "key", "fix"), [
+    ({"workers": [{"name": "etl", "replicas": "2"}]}, "workers[0].replicas",
+     'remove the quotes: "2" is text; write 2'),
+    ({"server": {"basicAuth": {"enabled": "yes"}}}, "server.basicAuth.enabled",
+     "use true or false: Pulumi reads YAML 1.2, where `yes` is the text"),
+    ({"server": {"basicAuth": {"enabled": "true"}}}, "server.basicAuth.enabled",
+     'remove the quotes: "true" is text; write true'),
+    ({"proxy": {"tls": False}}, "proxy.tls", "quote it: write 'off'; YAML read off as false"),
+    ({"api": {**PINNED_API, "user": 1000}}, "api.user", 'quote it: write "1000"'),
+    ({"proxy": {"kind": "cady"}}, "proxy.kind", "did you mean `caddy`?"),
+    ({"workers": [{"name": "etl", "concurencyLimit": 4}]}, "workers[0].concurencyLimit",
+     "unknown key `concurencyLimit`; did you mean `concurrencyLimit`?"),
+    ({"services": [{"name": "docs", "image": "nginx:1.27.3"}]}, "services[0].healthCheck",
+     "add `healthCheck` (required)"),
+    ({"workers": {"name": "etl"}}, "workers", "write a list"),
+])
+def test_each_mistake_comes_with_its_fix_in_words(config, key, fix):
+    message = rejected(config)
+    assert f"prefect-stack:{key}: " in message
+    assert fix in message, message
+
+
+def test_the_count_is_the_number_of_problems_listed():
+    message = rejected({"server": {"port": "80", "replicas": "2", "bogus": 1},
+                        "sevrer": {}, "workers": [{"name": "a"}, {"name": "a"}]})
+    listed = [line for line in message.splitlines() if line.startswith("  - ")]
+    assert f"({len(listed)} problems)" in message and len(listed) == len(set(listed)) == 5
+
+
+def test_key_in_a_near_miss_namespace_is_flagged_with_the_right_name():
+    message = rejected({"prefectstack:server": {"port": 4200}})
+    assert ("prefectstack:server: namespace `prefectstack` is not this project's" in message)
+    assert "rename it to `prefect-stack:server`" in message
+
+
+def test_provider_namespaces_are_not_this_programs_to_judge(tmp_path):
+    from components.dryrun import stack_file as read_stack_file
+
+    path = tmp_path / "Pulumi.ns.yaml"
+    path.write_text("config:\n  docker:host: unix:///var/run/docker.sock\n"
+                    "  network:\n    namePrefix: bare\n"
+                    "  prefect_stack:proxy:\n    kind: none\n")
+    config, _ = read_stack_file(path)
+    assert config == {"network": {"namePrefix": "bare"}, "prefect_stack:proxy": {"kind": "none"}}
+
+
+def test_keys_without_a_namespace_are_read_as_the_projects(tmp_path):
+    from components.dryrun import stack_file as read_stack_file
+
+    path = tmp_path / "Pulumi.bare.yaml"
+    path.write_text("config:\n  network:\n    namePrefix: bare\n  server:\n    port: '80'\n")
+    config, _ = read_stack_file(path)
+    message = rejected(config)
+    assert "prefect-stack:server.port: Input should be a valid integer (got '80'); remove the " \
+           "quotes" in message
+    config["server"] = {"port": 4300}
+    assert "bare-prefect-server" in evaluate(config).containers()
