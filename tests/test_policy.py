@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from harness import ROOT, evaluate, stack_file
+from pulumi.output import Unknown
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
@@ -19,6 +20,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 _spec = importlib.util.spec_from_file_location("policy_rules", ROOT / "policy" / "rules.py")
 rules = importlib.util.module_from_spec(_spec)
@@ -34,15 +36,33 @@ class Captured:
     secret_outputs: list[str]
 
 
-def capture(stack: str) -> list[Captured]:
-    config, secrets = stack_file(f"Pulumi.{stack}.yaml")
-    evaluation = evaluate(config, secrets, stack=stack)
-    return [Captured(r.type, r.name, r.plain,
+def capture(stack: str, preview: bool = False, secrets: dict[str, str] | None = None
+            ) -> list[Captured]:
+    """What the engine hands the pack; with `preview`, as `pulumi preview` of a fresh stack
+    (values built from generated passwords, image IDs or exit codes are unknown)."""
+    config, committed = stack_file(f"Pulumi.{stack}.yaml")
+    evaluation = evaluate(config, committed if secrets is None else secrets, stack=stack,
+                          preview=preview)
+    return [Captured(r.type, r.name, as_the_pack_sees(r.plain),
                      list(evaluation.options[r.name].additional_secret_outputs or []))
             for r in evaluation.resources if r.name in evaluation.options]
 
 
+def as_the_pack_sees(value: Any) -> Any:
+    """Unknown values as the engine sends them to a policy pack: a sentinel string."""
+    if isinstance(value, Unknown):
+        return UNKNOWN_STRING_VALUE
+    if isinstance(value, dict):
+        return {k: as_the_pack_sees(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_the_pack_sees(v) for v in value]
+    return value
+
+
 def violations(policy_name: str, resources: list[Captured]) -> list[str]:
+    """Run one rule as pulumi-policy does: props behind its unknown-checking proxy, which
+    raises UnknownValueError (no verdict, "can't run policy during preview") on a read of an
+    unknown value."""
     policy = POLICY[policy_name]
     found: list[str] = []
     report: Callable[[str, str | None], None] = lambda message, urn=None: found.append(message)  # noqa: E731
@@ -53,18 +73,25 @@ def violations(policy_name: str, resources: list[Captured]) -> list[str]:
 
     if isinstance(policy, StackValidationPolicy):
         policy.validate(StackValidationArgs([
-            PolicyResource(r.type, r.props, f"urn:{r.name}", r.name, options(r), None, None, [], {})
+            PolicyResource(r.type, unknown_checking_proxy(r.props), f"urn:{r.name}", r.name,
+                           options(r), None, None, [], {})
             for r in resources]), report)
     else:
         for r in resources:
-            policy.validate(ResourceValidationArgs(r.type, r.props, f"urn:{r.name}", r.name,
-                                                   options(r), None), report)
+            policy.validate(ResourceValidationArgs(r.type, unknown_checking_proxy(r.props),
+                                                   f"urn:{r.name}", r.name, options(r), None),
+                            report)
     return found
 
 
 @pytest.fixture(scope="module")
 def captured() -> dict[str, list[Captured]]:
     return {stack: capture(stack) for stack in ("dev", "prod")}
+
+
+@pytest.fixture(scope="module")
+def previewed() -> dict[str, list[Captured]]:
+    return {stack: capture(stack, preview=True) for stack in ("dev", "prod")}
 
 
 def variant(resources: list[Captured], name_suffix: str, change: Callable[[Captured], None]
@@ -160,3 +187,63 @@ def test_every_rule_has_an_enforcement_level_documented_in_the_readme():
     for policy in rules.POLICIES:
         assert f"`{policy.name}` | {policy.enforcement_level.value}" in readme, policy.name
 
+
+
+# --- during `pulumi preview`: unknown values, still a verdict --------------------------------
+
+def unknown_paths(value: Any, path: str = "") -> list[str]:
+    if value == UNKNOWN_STRING_VALUE:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in unknown_paths(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in unknown_paths(v, f"{path}[{i}]")]
+    return []
+
+
+def test_a_fresh_preview_hands_the_pack_unknown_passwords_gates_and_image_ids(previewed):
+    server = next(r for r in previewed["prod"] if r.name == "prefect-prod-prefect-server")
+    unknown = unknown_paths(server.props)
+    assert ".image" in unknown
+    assert any(p.startswith(".envs[") for p in unknown)  # built from generated passwords
+    gate = next(i for i, label in enumerate(server.props["labels"])
+                if label["label"] == "prefect-stack.after.db-init")
+    assert f".labels[{gate}].value" in unknown
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("policy", sorted(POLICY))
+def test_every_rule_gives_a_verdict_during_a_fresh_preview(previewed, stack, policy):
+    assert violations(policy, previewed[stack]) == []  # UnknownValueError would fail here
+
+
+def test_production_port_rule_reports_during_preview_despite_unknown_gate_labels(previewed):
+    bad = variant(previewed["prod"], "-prefect-server",
+                  lambda r: r.props.setdefault("ports", []).append({"internal": 4200, "external": 4200}))
+    assert violations("no-published-data-ports-in-production", bad) == [
+        "prefect-prod-prefect-server publishes the Prefect API (container port 4200) on the host "
+        "in a production stack; reach it through the proxy or the Docker network instead"]
+
+
+def test_secret_rule_reports_known_secrets_during_preview_and_skips_unknown_ones():
+    configured = capture("prod", preview=True, secrets={
+        key: f"configured-{key}" for key in
+        ("basicAuthPassword", "postgresPassword", "prefectDbPassword", "appDbPassword")})
+    bad = variant(configured, "-prefect-server", lambda r: r.secret_outputs.remove("envs"))
+    found = violations("secret-looking-values-are-secret", bad)
+    assert len(found) == 1 and "PREFECT_SERVER_API_AUTH_STRING" in found[0]
+
+
+def test_auth_rule_waits_for_up_when_the_servers_env_is_unknown_in_preview(previewed):
+    def public_without_known_auth(r: Captured) -> None:
+        r.props["envs"] = [e for e in r.props["envs"]
+                           if not str(e).startswith("PREFECT_SERVER_API_AUTH_STRING=")]
+
+    undecided = variant(previewed["prod"], "-prefect-server", public_without_known_auth)
+    assert violations("prefect-auth-when-proxy-is-public", undecided) == []
+
+    def known_env_without_auth(r: Captured) -> None:
+        r.props["envs"] = [e for e in r.props["envs"] if e != UNKNOWN_STRING_VALUE]
+
+    decided = variant(previewed["prod"], "-prefect-server", known_env_without_auth)
+    assert len(violations("prefect-auth-when-proxy-is-public", decided)) == 1

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.docker.images import BuiltImage
+from components.docker.jobruns import job_gate, job_run
 from components.spec import EnvValue, Mount, SecretText, ServiceSpec, replica_names
 
 WAIT_TIMEOUT_SECONDS = 180
@@ -27,14 +29,15 @@ class DeployContext:
     prefix: str
     production: bool
     stack_scope: str  # salts derived hashes, e.g. "prefect-stack/dev"
-    images: Mapping[str, docker.RemoteImage]
+    images: Mapping[str, docker.RemoteImage | BuiltImage]
     networks: Mapping[str, docker.Network]
     volumes: Mapping[str, docker.Volume]
     secrets: Mapping[str, pulumi.Output[str]]
     log_driver: str
     log_opts: Mapping[str, str]
     deployed: dict[str, list[docker.Container]]  # service name -> its containers, as created
-    finished_jobs: dict[str, tuple[str, docker.Container]]  # one-shot name -> (name, container)
+    finished_jobs: dict[str, pulumi.Output[str]]  # one-shot name -> its gate (see job_gate)
+    docker_host: str | None = None  # docker.host, for the `docker logs` hint in job errors
 
     def resolve(self, value: str | SecretText) -> pulumi.Input[str]:
         """Plain text stays plain; a SecretText becomes a secret Output."""
@@ -50,19 +53,6 @@ def container_names(prefix: str, spec: ServiceSpec) -> list[str]:
     return replica_names(prefix, spec.name, spec.replicas)
 
 
-def job_gate(job: str, container_name: str, container: docker.Container) -> pulumi.Output[str]:
-    """A value that exists only once `job` exited 0: dependents carry it as a label, so a
-    failed migration stops them from being created instead of starting them anyway."""
-
-    def check(code: int | None) -> str:
-        if code != 0:
-            raise pulumi.RunError(f"setup job `{job}` exited with code {code}; its output is "
-                                  f"in `docker logs {container_name}`")
-        return "completed"
-
-    return container.exit_code.apply(check)
-
-
 def deploy_service(spec: ServiceSpec, ctx: DeployContext, parent: pulumi.Resource
                    ) -> list[docker.Container]:
     """Create the spec's containers (one per replica) under `parent`."""
@@ -75,18 +65,19 @@ def deploy_service(spec: ServiceSpec, ctx: DeployContext, parent: pulumi.Resourc
     for name in spec.depends_on:
         depends += ctx.deployed[name]
         if name in ctx.finished_jobs:
-            job_container_name, job = ctx.finished_jobs[name]
             labels.append(docker.ContainerLabelArgs(
-                label=f"prefect-stack.after.{name}",
-                value=job_gate(name, job_container_name, job)))
+                label=f"prefect-stack.after.{name}", value=ctx.finished_jobs[name]))
     containers = []
     for name in container_names(ctx.prefix, spec):
+        command = list(spec.command) if spec.command else None
+        if spec.one_shot:  # run again by the next `up` if this run fails (components/jobs.py)
+            run, command = job_run(spec, name, parent)
         container = docker.Container(
             name,
             name=name,
             hostname=name,
             image=ctx.images[spec.image].image_id,
-            command=list(spec.command) if spec.command else None,
+            command=command,
             envs=[_env_entry(key, value, ctx) for key, value in sorted(spec.env.items())],
             labels=labels,
             restart="no" if spec.one_shot else "unless-stopped",
@@ -117,13 +108,16 @@ def deploy_service(spec: ServiceSpec, ctx: DeployContext, parent: pulumi.Resourc
                 depends_on=depends,
                 delete_before_replace=True,
                 replace_on_changes=["healthcheck"],
-                additional_secret_outputs=["envs", "uploads"],
+                # a job's logs land in state as `containerLogs`: keep them secret too
+                additional_secret_outputs=["envs", "uploads"] + (
+                    ["containerLogs"] if spec.one_shot else []),
             ),
         )
         containers.append(container)
+        if spec.one_shot:
+            ctx.finished_jobs[spec.name] = job_gate(spec.name, name, run, container,
+                                                    ctx.docker_host)
     ctx.deployed[spec.name] = containers
-    if spec.one_shot:
-        ctx.finished_jobs[spec.name] = (name, containers[0])
     return containers
 
 

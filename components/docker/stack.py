@@ -20,6 +20,7 @@ from components.docker.components import (
     WorkerPool,
 )
 from components.docker.containers import DeployContext
+from components.docker.images import stack_images
 from components.loader import LoadedStack
 from components.spec import ServiceSpec, StackPlan
 
@@ -37,17 +38,14 @@ class PrefectStack(pulumi.ComponentResource):
         secrets = StackSecrets("secrets", plan.secrets, loaded.secret_sources, opts=child)
         networks = StackNetworks("networks", plan.prefix, plan.networks, opts=child)
         volumes = StackVolumes("volumes", plan.prefix, plan.volumes, plan.production, opts=child)
-        images = {
-            image: docker.RemoteImage(image_resource_name(image), name=image, keep_locally=True,
-                                      opts=child)
-            for image in sorted({s.image for s in plan.services})}
+        images = stack_images(plan, image_resource_name, child)
         ctx = DeployContext(
             prefix=plan.prefix, production=plan.production,
             stack_scope=f"{PROJECT}/{pulumi.get_stack()}", images=images,
             networks=networks.networks, volumes=volumes.volumes, secrets=secrets.values,
             log_driver=cfg.logging.driver,
             log_opts={"max-size": cfg.logging.max_size, "max-file": str(cfg.logging.max_file)},
-            deployed={}, finished_jobs={})
+            deployed={}, finished_jobs={}, docker_host=cfg.docker.host)
 
         self.groups: dict[str, ContainerGroup] = {}
         for (kind, group), specs in groupby(plan.services, key=lambda s: (s.component, s.group)):
