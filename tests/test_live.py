@@ -13,13 +13,18 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
+import urllib.parse
 from collections.abc import Iterator
 
 import pytest
 from live.browser import visit_ui
 from live.gate import live_missing, live_stack, require, require_browser
 from live.runner import LIVE_VENV
-from live.session import FLOW_DIR, Running, stack_config
+from live.session import FLOW_DIR, Running, prod_overrides, stack_config
+
+from components import hygiene, monitoring
+from components.config import StackConfig
 
 pytestmark = pytest.mark.live
 
@@ -135,3 +140,77 @@ def test_live_prefect_is_the_version_the_stack_image_runs():
     result = subprocess.run([str(python), "-c", "import prefect; print(prefect.__version__)"],
                             capture_output=True, text=True, check=False)
     assert result.stdout.strip() == PREFECT_VERSION
+
+
+# --- monitoring and database hygiene (prod: monitoring on, Grafana left out: no stand-in) ---
+
+def _monitored(running: Running) -> None:
+    if not any("prometheus" in c.aliases for c in running.containers.values()):
+        pytest.skip(f"{running.name} has no monitoring")
+
+
+def _query(running: Running, expr: str) -> list[dict]:
+    status, body = running.get("/prometheus/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    assert status == 200, body[:500]
+    document = json.loads(body)
+    assert document["status"] == "success", document
+    return document["data"]["result"]
+
+
+def _poll(probe, timeout: float = 60) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
+
+
+def _value(running: Running, expr: str) -> float:
+    (sample,) = _query(running, expr)
+    return float(sample["value"][1])
+
+
+def test_prometheus_is_behind_the_login_and_scrapes_prefect_and_the_exporter(running):
+    _monitored(running)
+    assert running.get("/prometheus/api/v1/query?query=up", auth=None)[0] == 401
+    jobs = _poll(lambda: {s["metric"]["job"] for s in _query(running, "up == 1")}
+                 >= {"prefect-server", "prefect-exporter", "prometheus"} or None)
+    assert jobs, _query(running, "up")
+
+
+def test_completed_runs_metric_increases_after_a_flow_run(running):
+    _monitored(running)
+    assert _poll(lambda: _query(running, 'up{job="prefect-exporter"} == 1')), "exporter not scraped"
+    before = _value(running, monitoring.COMPLETED_RUNS)
+    result = running.client("run", running.pool, FLOW_DIR, f"{running.name}-metric")
+    assert result["state"] == "COMPLETED", result
+    after = _poll(lambda: (v := _value(running, monitoring.COMPLETED_RUNS)) > before and v)
+    assert after, f"{monitoring.COMPLETED_RUNS} stayed at {before}"
+
+
+def test_every_dashboard_query_returns_data_from_the_live_prometheus(running):
+    _monitored(running)
+    for title, _, expr, _ in monitoring.panels():
+        assert _poll(lambda expr=expr: _query(running, expr), timeout=30), f"{title}: {expr}"
+
+
+def test_postgres_runs_with_the_configured_max_connections_and_prefect_within_its_pools(running):
+    postgres = [c for c in running.containers.values() if "postgres" in c.aliases]
+    if not postgres:
+        pytest.skip(f"{running.name} has no PostgreSQL")
+    configured = next(a for a in postgres[0].command if a.startswith("max_connections="))
+    process = running.stack.processes[postgres[0].name]
+
+    def sql(query: str) -> str:
+        result = process.exec(["sh", "-c", 'PGPASSWORD="$POSTGRES_PASSWORD" exec psql -h 127.0.0.1 '
+                               f'-U postgres -tAc "{query}"'])
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert f"max_connections={sql('SHOW max_connections')}" == configured
+    config, _ = stack_config(running.name)
+    config.update(prod_overrides(config) if running.name == "prod" else {})
+    cfg = StackConfig.model_validate(config)
+    in_use = int(sql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'prefect'"))
+    assert 0 < in_use <= sum(u.processes * u.per_process for u in hygiene.pool_users(cfg))

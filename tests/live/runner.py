@@ -364,6 +364,7 @@ class LiveStack:
         self.created_paths: list[Path] = []
         self._lock: IO[str] | None = None
         self._supervising = threading.Event()
+        self.left_behind: list[str] = []  # leftovers() as stop() found them, lock still held
 
     # lifecycle ------------------------------------------------------------------------
     def start(self, timeout: float = 180) -> None:
@@ -471,6 +472,9 @@ class LiveStack:
                 path.rmdir()
             elif path.is_file() and path.stat().st_size == 0:
                 path.unlink()
+        # Judged while we still hold the lock: the next stack reuses our namespace and
+        # bridge names the moment it is released.
+        self.left_behind = self.leftovers()
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
