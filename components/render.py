@@ -168,7 +168,7 @@ def render(target: Target, project_dir: Path = PROJECT_DIR, fmt: str = "yaml") -
                               allow_unicode=True)
 
 
-class _BlockDumper(yaml.SafeDumper):
+class _BlockDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml: 10x faster
     """Multi-line strings (uploaded files) as `|` blocks, readable as the files they are."""
 
 

@@ -8,6 +8,7 @@ diffed and tested without ever holding a secret value.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -88,6 +89,7 @@ def asyncpg_url(url: str) -> str:
     return url
 
 
+@functools.lru_cache(maxsize=256)  # deterministic and deliberately slow: hash each once
 def bcrypt_hash(password: str, salt_scope: str) -> str:
     """bcrypt with a salt derived from the password and its scope (stack/key).
 
