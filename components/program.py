@@ -6,16 +6,20 @@ import pulumi
 
 from components.docker.stack import PrefectStack
 from components.errors import ConfigError
+from components.kubernetes.stack import KubernetesStack
 from components.loader import load, read_pulumi_config
 
 
-def run() -> PrefectStack:
+def run() -> PrefectStack | KubernetesStack:
     try:
         loaded = load(*read_pulumi_config())
     except ConfigError as err:
         # RunError prints the message alone: no traceback, and nothing was registered.
         raise pulumi.RunError(str(err)) from None
-    stack = PrefectStack("prefect", loaded)
+    if loaded.config.target.kind == "kubernetes":
+        stack: PrefectStack | KubernetesStack = KubernetesStack("prefect", loaded)
+    else:
+        stack = PrefectStack("prefect", loaded)
     pulumi.export("uiUrl", stack.ui_url)
     pulumi.export("apiUrl", stack.api_url)
     pulumi.export("internalApiUrl", stack.internal_api_url)

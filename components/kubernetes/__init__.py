@@ -1,0 +1,1 @@
+"""The Kubernetes backend: `checks` and `manifests` are plain functions; `stack` wires Pulumi."""

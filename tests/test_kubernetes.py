@@ -1,0 +1,350 @@
+"""target.kind kubernetes: the committed example (and prod moved onto a cluster) evaluated on
+mocks, every emitted object validated against Kubernetes 1.37's OpenAPI schemas, the same
+invariants as the Docker backend, and what has no Kubernetes meaning refused by key."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pulumi
+import pytest
+from harness import RANDOM_PASSWORD, ROOT, evaluate, generated_password, plain_strings, stack_file
+from test_churn import registered
+
+from components.errors import ConfigError
+from components.kubernetes.emitted import kubernetes_objects
+from components.loader import load
+
+EXAMPLE = "examples/kubernetes/prod.yaml"
+KUBERNETES_VERSION = "1.37.0"
+PREFECT_UID = 1001
+
+
+def prod_on_kubernetes() -> tuple[dict[str, Any], dict[str, str]]:
+    """Pulumi.prod.yaml with only what Kubernetes refuses taken out, and a target."""
+    config, secrets = stack_file("Pulumi.prod.yaml")
+    config.pop("logging", None)
+    config["proxy"] = {k: v for k, v in config["proxy"].items() if k != "bindAddress"}
+    config["target"] = {"kind": "kubernetes",
+                        "kubernetes": {"ingress": {"clusterIssuer": "letsencrypt-prod"}}}
+    return config, secrets
+
+
+@pytest.fixture(scope="module", params=["example", "prod"])
+def stack(request):
+    config, secrets = (stack_file(EXAMPLE) if request.param == "example"
+                       else prod_on_kubernetes())
+    ev = evaluate(config, secrets, stack=request.param)
+    return ev, kubernetes_objects(ev), secrets
+
+
+def of_kind(objects: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {n: o for n, o in objects.items() if o["kind"] == kind}
+
+
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return obj["spec"]["template"]["spec"]["containers"]
+
+
+def test_every_emitted_object_is_valid_for_the_kubernetes_api(stack):
+    _, objects, _ = stack
+    assert len(objects) > 20
+    for name, obj in objects.items():
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            pytest.fail(f"{name}: {err.message} at {list(err.path)}")
+
+
+def test_a_broken_object_is_rejected_by_the_schema_validation(stack):
+    _, objects, _ = stack
+    broken = copy.deepcopy(objects["deployment-prefect-server"])
+    containers(broken)[0]["livenessProbe"]["httpGet"]["port"] = [4200]
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_every_long_running_workload_has_probes_requests_and_limits(stack):
+    _, objects, _ = stack
+    workloads = {**of_kind(objects, "Deployment"), **of_kind(objects, "StatefulSet")}
+    assert {"deployment-prefect-server", "statefulset-postgres"} <= set(workloads)
+    for name, obj in workloads.items():
+        for container in containers(obj):
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                assert container.get(probe), (name, probe)
+            resources = container["resources"]
+            assert resources["limits"]["memory"] and resources["limits"]["cpu"], name
+            assert resources["requests"]["memory"] and resources["requests"]["cpu"], name
+
+
+def test_prefect_server_is_live_on_health_and_ready_on_ready_under_the_sub_path(stack):
+    _, objects, _ = stack
+    server = containers(objects["deployment-prefect-server"])[0]
+    assert server["livenessProbe"]["httpGet"] == {"path": "/prefect/api/health", "port": 4200}
+    assert server["readinessProbe"]["httpGet"] == {"path": "/prefect/api/ready", "port": 4200}
+    worker = next(c for n, o in of_kind(objects, "Deployment").items() if "worker-" in n
+                  for c in containers(o))
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/health", "port": 8080}
+
+
+def test_pods_follow_prefect_helms_security_defaults(stack):
+    _, objects, _ = stack
+    workloads = {**of_kind(objects, "Deployment"), **of_kind(objects, "StatefulSet"),
+                 **of_kind(objects, "Job")}
+    for name, obj in workloads.items():
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["automountServiceAccountToken"] is False, name
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["capabilities"] == {"drop": ["ALL"]}, name
+            env = {e["name"] for e in container["env"]}
+            assert security["readOnlyRootFilesystem"] is ("EXTRA_PIP_PACKAGES" not in env), name
+    worker = next(o for n, o in of_kind(objects, "Deployment").items() if "worker-" in n)
+    pod = worker["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == PREFECT_UID
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert {"/tmp", "/home/prefect"} <= mounts  # writable scratch under a read-only root
+
+
+def test_no_secret_appears_outside_a_secret(stack):
+    ev, _, secrets = stack
+    known = set(secrets.values()) | {generated_password(r.name)
+                                     for r in ev.of_type(RANDOM_PASSWORD)}
+    assert known
+    for resource in ev.resources:
+        for text in plain_strings(resource.inputs):
+            assert not any(secret in text for secret in known), (resource.name, text[:80])
+    for urn, outputs in ev.component_outputs.items():
+        for text in plain_strings(outputs):
+            assert not any(secret in text for secret in known), urn
+
+
+def test_pods_read_secrets_by_reference_from_the_generated_secret_names(stack):
+    _, objects, _ = stack
+    secret_names = {o["metadata"]["name"] for o in of_kind(objects, "Secret").values()}
+    server = containers(objects["deployment-prefect-server"])[0]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in server["env"] if "valueFrom" in e}
+    assert {"PREFECT_SERVER_API_AUTH_STRING", "PREFECT_SERVER_DATABASE_CONNECTION_URL"} <= set(refs)
+    for name, ref in refs.items():
+        assert ref["name"] in secret_names and ref["key"] == name
+    holder = next(o for o in of_kind(objects, "Secret").values()
+                  if o["metadata"]["name"] == refs["PREFECT_SERVER_API_AUTH_STRING"]["name"])
+    assert holder["stringData"]["PREFECT_SERVER_API_AUTH_STRING"].startswith("admin:")
+
+
+def test_jobs_run_before_what_waits_for_them(stack):
+    ev, _, _ = stack
+    deps = {r.name: set(r.dependencies) for r in ev.resources}
+    assert "statefulset-postgres" in deps["job-db-init"]
+    assert "job-db-init" in deps["deployment-prefect-server"]
+    pool_job = next(n for n in deps if n.startswith("job-pool-"))
+    worker = next(n for n in deps if n.startswith("deployment-worker-"))
+    assert {pool_job, "deployment-prefect-server"} <= deps[worker]
+    assert "deployment-prefect-server" in deps[pool_job]
+    if "job-prefect-migrate" in deps:
+        assert "job-prefect-migrate" in deps["deployment-prefect-server"]
+
+
+def test_postgres_is_a_statefulset_with_a_claim_and_only_data_pods_reach_it(stack):
+    _, objects, _ = stack
+    postgres = objects["statefulset-postgres"]
+    claim = postgres["spec"]["volumeClaimTemplates"][0]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert objects["service-postgres"]["spec"]["clusterIP"] == "None"
+    labels = postgres["spec"]["template"]["metadata"]["labels"]
+    assert labels["prefect-stack/zone"] == "data"
+    policy = objects["netpol-data-zone"]["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"prefect-stack/zone": "data"}}
+    assert policy["ingress"] == [{"from": [{"podSelector": {
+        "matchLabels": {"prefect-stack/data-access": "true"}}}]}]
+    for name, obj in of_kind(objects, "Deployment").items():
+        pod_labels = obj["spec"]["template"]["metadata"]["labels"]
+        uses_db = any("valueFrom" in e and e["name"] in ("DATABASE_URL",
+                                                         "PREFECT_SERVER_DATABASE_CONNECTION_URL")
+                      for c in containers(obj) for e in c["env"])
+        if uses_db:
+            assert pod_labels["prefect-stack/data-access"] == "true", name
+
+
+def test_ingress_serves_the_proxy_routes_with_prefect_unstripped_and_tls_from_cert_manager(stack):
+    ev, objects, _ = stack
+    ingresses = of_kind(objects, "Ingress")
+    paths = {p["path"]: (o, p) for o in ingresses.values()
+             for rule in o["spec"]["rules"] for p in rule["http"]["paths"]}
+    prefect, prefect_path = paths["/prefect"]
+    assert prefect_path["pathType"] == "Prefix"
+    assert prefect_path["backend"]["service"] == {"name": "prefect-server", "port": {"number": 4200}}
+    annotations = prefect["metadata"]["annotations"]
+    assert "nginx.ingress.kubernetes.io/rewrite-target" not in annotations
+    assert "nginx.ingress.kubernetes.io/auth-type" not in annotations  # Prefect's own login
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    api, _ = paths["/api(/|$)(.*)"]
+    assert api["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2"
+    routes = {r.prefix for r in ev.stack.plan.routes}
+    assert {p.split("(")[0] for p in paths} == routes
+
+
+def test_routes_with_auth_use_basic_auth_from_an_htpasswd_secret():
+    config, secrets = prod_on_kubernetes()
+    objects = kubernetes_objects(evaluate(config, secrets, stack="prod"))
+    guarded = [o for o in of_kind(objects, "Ingress").values()
+               if o["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/auth-type")]
+    assert guarded, "prod's monitoring routes carry auth"
+    secret_name = guarded[0]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-secret"]
+    auth = next(o for o in of_kind(objects, "Secret").values()
+                if o["metadata"]["name"] == secret_name)
+    user, _, digest = auth["stringData"]["auth"].partition(":")
+    assert user == "admin" and digest.startswith("$2b$10$")
+
+
+def test_replicated_workloads_have_a_disruption_budget(stack):
+    _, objects, _ = stack
+    budgets = {o["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+               for o in of_kind(objects, "PodDisruptionBudget").values()}
+    replicated = {o["metadata"]["name"] for o in of_kind(objects, "Deployment").values()
+                  if o["spec"]["replicas"] > 1}
+    assert replicated and budgets == replicated
+
+
+def test_login_output_is_secret(stack):
+    ev, _, _ = stack
+    assert asyncio.run(_is_secret(ev.stack.login))
+
+
+async def _is_secret(output: pulumi.Output) -> bool:
+    return await output.is_secret()
+
+
+def test_docker_target_registers_no_kubernetes_object():
+    config, secrets = stack_file("Pulumi.prod.yaml")
+    ev = evaluate(config, secrets, stack="prod")
+    assert not kubernetes_objects(ev)
+    assert ev.containers()
+
+
+def test_evaluating_twice_registers_the_same_kubernetes_objects():
+    first, second = registered(EXAMPLE), registered(EXAMPLE)
+    assert any(r[0].startswith("kubernetes:") for r in first)
+    canonical = [sorted(json.dumps(r, sort_keys=True) for r in run) for run in (first, second)]
+    assert canonical[0] == canonical[1]
+
+
+# --- what does not exist on Kubernetes -----------------------------------------------------
+
+def problems_for(change: dict[str, Any]) -> list[str]:
+    config, _ = stack_file(EXAMPLE)
+    config.update(change)
+    values = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in config.items()}
+    with pytest.raises(ConfigError) as err:
+        load(values, set())
+    return [p.path for p in err.value.problems]
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"server": {"publish": {"hostPort": 4200}}}, "server.publish"),
+    ({"services": [{"name": "dolt", "image": "dolthub/dolt-sql-server:1.43.0", "port": 3306,
+                    "ports": [{"container": 3306, "host": 3306}],
+                    "healthCheck": {"command": ["CMD", "true"]}}]}, "services[0].ports"),
+    ({"services": [{"name": "docs", "image": "nginx:1.27.3-alpine", "port": 80,
+                    "volumes": [{"hostPath": "/srv/docs", "mountPath": "/usr/share/nginx/html"}],
+                    "healthCheck": {"command": ["CMD", "true"]}}]}, "services[0].volumes[0].hostPath"),
+    ({"workers": [{"name": "p", "flowCode": {"hostPath": "./flows"}}]}, "workers[0].flowCode"),
+    ({"docker": {"host": "ssh://deploy@host"}}, "docker.host"),
+    ({"logging": {"maxSize": "20m"}}, "logging"),
+    ({"proxy": {"domain": "prefect.example.com", "tls": "acme", "acme": {"email": "a@b.co"},
+                "httpPort": 8080}}, "proxy.httpPort"),
+    ({"proxy": {"domain": "prefect.example.com", "tls": "acme", "acme": {"email": "a@b.co"}},
+      "target": {"kind": "kubernetes"}}, "target.kubernetes.ingress.clusterIssuer"),
+    ({"services": [{"name": "minio", "image": "minio/minio:RELEASE.2025-01-20T14-49-07Z",
+                    "port": 9000, "replicas": 2,
+                    "volumes": [{"name": "minio-data", "mountPath": "/data"}],
+                    "healthCheck": {"command": ["CMD", "true"]}}]}, "services[0].replicas"),
+])
+def test_what_does_not_exist_on_kubernetes_is_refused_naming_the_key(change, key):
+    assert key in problems_for(change)
+
+
+def test_the_same_keys_are_accepted_on_docker():
+    config, _ = stack_file("Pulumi.dev.yaml")
+    assert config["server"]["publish"] and config["workers"][0]["flowCode"]
+    values = {k: json.dumps(v) for k, v in config.items()}
+    assert load(values, set()).config.target.kind == "docker"
+
+
+# --- checkov ----------------------------------------------------------------------------------
+
+def checkov(objects: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
+    """One checkov run (≈20 s, most of it start-up). Offline: no download from its platform,
+    and any request it still tries goes to a closed loopback port."""
+    import os
+
+    import yaml
+
+    path = workdir / "objects.yaml"
+    path.write_text(yaml.safe_dump_all(objects))
+    checkov_bin = Path(sys.executable).parent / "checkov"
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "HTTPS_PROXY": "http://127.0.0.1:9",
+           "HTTP_PROXY": "http://127.0.0.1:9"}
+    out = subprocess.run([str(checkov_bin), "-f", str(path), "--framework", "kubernetes",
+                          "--skip-download", "--compact", "-o", "json"],
+                         capture_output=True, text=True, timeout=300, cwd=workdir, env=env)
+    report = json.loads(out.stdout)
+    return report[0] if isinstance(report, list) else report
+
+
+def findings(report: dict[str, Any], which: str, namespace: str) -> set[tuple[str, str]]:
+    """(check id, Kind.name) of the results for objects in `namespace`."""
+    found = set()
+    for r in report["results"][which]:
+        kind, ns, name = r["resource"].split(".", 2)
+        if ns == namespace:
+            found.add((r["check_id"], f"{kind}.{name}"))
+    return found
+
+
+def in_namespace(objects: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    out = []
+    for obj in copy.deepcopy(objects):
+        if obj["kind"] != "Namespace":
+            obj["metadata"]["namespace"] = namespace
+            out.append(obj)
+    return out
+
+
+def test_checkov_finds_nothing_but_the_justified_skips_and_every_skip_is_needed(tmp_path):
+    example = kubernetes_objects(evaluate(*stack_file(EXAMPLE), stack="k8s")).values()
+    prod = kubernetes_objects(evaluate(*prod_on_kubernetes(), stack="prod")).values()
+    as_emitted = in_namespace([*example], "example") + in_namespace([*prod], "prod")
+    for obj in as_emitted:
+        for key, value in (obj["metadata"].get("annotations") or {}).items():
+            if key.startswith("checkov.io/skip"):
+                assert len(value.split("=", 1)[1]) > 30, value  # a reason, not a bare id
+    # The same objects without their skip annotations, checked in the same run: each skip
+    # must silence a finding that is really there.
+    stripped = in_namespace([*example], "example-unskipped")
+    for obj in stripped:
+        annotations = obj["metadata"].get("annotations") or {}
+        for key in [k for k in annotations if k.startswith("checkov.io/skip")]:
+            del annotations[key]
+    report = checkov(as_emitted + stripped, tmp_path)
+    assert report["summary"]["parsing_errors"] == 0
+    assert findings(report, "failed_checks", "example") == set()
+    assert findings(report, "failed_checks", "prod") == set()
+    skipped = findings(report, "skipped_checks", "example")
+    assert {check for check, _ in skipped} >= {"CKV_K8S_43", "CKV_K8S_15"}
+    assert findings(report, "failed_checks", "example-unskipped") == skipped
+
+
+def test_example_stack_file_is_where_the_readme_says():
+    readme = (ROOT / "README.md").read_text()
+    assert EXAMPLE in readme
