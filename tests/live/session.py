@@ -22,6 +22,7 @@ from harness import stack_file
 
 from components.dryrun import EmittedContainer, Evaluation, emitted_containers, evaluate, unwrap
 from live.runner import LIVE_VENV, ROOT, LiveError, LiveStack
+from live.update import Update
 
 FLOW_DIR = "/opt/prefect/flows"
 
@@ -33,23 +34,30 @@ def stack_config(stack: str) -> tuple[dict[str, Any], dict[str, str]]:
 
 def prod_overrides(config: dict[str, Any]) -> dict[str, Any]:
     """The only changes to Pulumi.prod.yaml: a proxy this machine can serve (localhost, Caddy's
-    internal CA, 127.0.0.1) and flow code for the workers (prod ships none of its own)."""
+    internal CA, 127.0.0.1), flow code for the workers (prod ships none of its own), and
+    monitoring without Grafana (no stand-in can be had here) scraping every 2 s instead of
+    30 s, so a metric moves within the test's patience."""
     workers = [{**w, "flowCode": {"hostPath": "./flows", "mountPath": FLOW_DIR}}
                for w in config["workers"]]
     proxy = {k: v for k, v in config["proxy"].items() if k != "acme"}
+    monitoring = config.get("monitoring", {})
     return {"proxy": {**proxy, "domain": "localhost", "tls": "internal", "bindAddress": "127.0.0.1"},
-            "workers": workers}
+            "workers": workers,
+            "monitoring": {**monitoring, "grafana": {"enabled": False},
+                           "prometheus": {"scrapeIntervalSeconds": 2}}}
 
 
-def evaluated(stack: str, overrides: dict[str, Any] | None = None) -> Evaluation:
+def evaluated(stack: str, overrides: dict[str, Any] | None = None,
+              secrets: dict[str, str] | None = None) -> Evaluation:
     """The program run on mocks for the stack (prod as tested); an override of None drops
-    that section (e.g. a stack without the app API)."""
-    config, secrets = stack_config(stack)
+    that section (e.g. a stack without the app API). `secrets` are set as if with
+    `pulumi config set --secret`, beside the stack file's."""
+    config, stack_secrets = stack_config(stack)
     if stack == "prod":
         config.update(prod_overrides(config))
     config.update(overrides or {})
     config = {k: v for k, v in config.items() if v is not None}
-    return evaluate(config, secrets, stack=stack)
+    return evaluate(config, {**stack_secrets, **(secrets or {})}, stack=stack)
 
 
 def emitted(stack: str, overrides: dict[str, Any] | None = None) -> list[EmittedContainer]:
@@ -76,6 +84,19 @@ class Running:
 
     def container(self, service: str) -> EmittedContainer:
         return next(c for c in self.containers.values() if service in c.aliases)
+
+    def update(self, overrides: dict[str, Any] | None = None,
+               secrets: dict[str, str] | None = None) -> Update:
+        """A second `pulumi up` with this config (LiveStack.update); clients then use the
+        stack's new login, as a user would after reading the `login` output again."""
+        containers = emitted_containers(evaluated(self.name, overrides, secrets))
+        change = self.stack.update(containers)
+        self.containers = {c.name: c for c in containers}
+        self.login = self.container("prefect-server").env.get("PREFECT_SERVER_API_AUTH_STRING")
+        self.client_env.pop("PREFECT_API_AUTH_STRING", None)
+        if self.login:
+            self.client_env["PREFECT_API_AUTH_STRING"] = self.login
+        return change
 
     def get(self, path: str, auth: str | None = "stack", method: str = "GET",
             body: bytes | None = None) -> tuple[int, bytes]:
@@ -113,11 +134,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 @contextmanager
-def running_stack(name: str, workdir: Path, overrides: dict[str, Any] | None = None
-                  ) -> Iterator[Running]:
+def running_stack(name: str, workdir: Path, overrides: dict[str, Any] | None = None,
+                  secrets: dict[str, str] | None = None) -> Iterator[Running]:
     """Start the stack's emitted containers; stop all of them on exit, whatever happened.
     Clients use the stack's own apiUrl output, as a user would."""
-    evaluation = evaluated(name, overrides)
+    evaluation = evaluated(name, overrides, secrets)
     containers = emitted_containers(evaluation)
     outputs = stack_outputs(evaluation)
     api = urlsplit(outputs["apiUrl"])
