@@ -321,9 +321,16 @@ def _connections(cfg: StackConfig) -> Iterator[Problem]:
 
 
 def _monitoring(cfg: StackConfig) -> Iterator[Problem]:
-    if cfg.monitoring.enabled and cfg.proxy.kind == "none":
+    if not cfg.monitoring.enabled:
+        return
+    if cfg.proxy.kind == "none":
         yield Problem("monitoring.enabled", "Prometheus and Grafana are served behind the "
                       "stack login on the proxy; set proxy.kind to caddy or traefik")
+    if cfg.target.kind == "kubernetes":
+        yield Problem("monitoring.enabled", "the monitoring section is for Docker (Prometheus "
+                      "scrapes each server container by name); on Kubernetes use "
+                      "kube-prometheus-stack and the prometheus-prefect-exporter Helm chart, "
+                      "and remove this section")
 
 
 STACK_VOLUMES = ("prefect-data", "postgres-data", "redis-data", "proxy-data", "proxy-config")

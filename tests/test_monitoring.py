@@ -186,6 +186,8 @@ def rejected(config) -> str:
      "monitoring.enabled", "set proxy.kind to caddy or traefik"),
     ({"monitoring": {"enabled": True}}, "monitoring.prometheus.prefix",
      "turn on server.basicAuth.enabled"),
+    ({**HA, "target": {"kind": "kubernetes"}}, "monitoring.enabled",
+     "the monitoring section is for Docker"),
     ({**HA, "services": [{"name": "grafana", "image": "grafana/grafana:12.2.1", "port": 3000,
                           "healthCheck": {"http": {"path": "/"}}}]},
      "services[0].name", "already used by monitoring"),
