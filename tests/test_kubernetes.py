@@ -348,3 +348,58 @@ def test_checkov_finds_nothing_but_the_justified_skips_and_every_skip_is_needed(
 def test_example_stack_file_is_where_the_readme_says():
     readme = (ROOT / "README.md").read_text()
     assert EXAMPLE in readme
+
+
+# --- the policy pack's Kubernetes rules -----------------------------------------------------
+
+KUBERNETES_RULES = ["kubernetes-workloads-are-operable", "kubernetes-pods-are-hardened",
+                    "kubernetes-secrets-are-referenced", "kubernetes-images-are-pinned"]
+
+
+@pytest.fixture(scope="module")
+def captured_k8s():
+    from test_policy import Captured
+
+    ev = evaluate(*stack_file(EXAMPLE), stack="k8s")
+    return [Captured(r.type, r.name, r.plain,
+                     list(ev.options[r.name].additional_secret_outputs or []))
+            for r in ev.resources if r.name in ev.options]
+
+
+def server_container(resources) -> dict[str, Any]:
+    server = next(r for r in resources if r.name == "deployment-prefect-server")
+    return server.props["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize("rule", KUBERNETES_RULES)
+def test_the_example_passes_every_kubernetes_rule(captured_k8s, rule):
+    from test_policy import violations
+
+    assert violations(rule, captured_k8s) == []
+
+
+@pytest.mark.parametrize("rule, change, expected", [
+    ("kubernetes-workloads-are-operable", lambda c: c.pop("readinessProbe"), "a readiness probe"),
+    ("kubernetes-workloads-are-operable", lambda c: c["resources"]["limits"].pop("memory"),
+     "a memory limit"),
+    ("kubernetes-pods-are-hardened",
+     lambda c: c["securityContext"].update(allowPrivilegeEscalation=True), "escalate"),
+    ("kubernetes-pods-are-hardened", lambda c: c["securityContext"].pop("capabilities"),
+     "drop ALL"),
+    ("kubernetes-pods-are-hardened",
+     lambda c: c.setdefault("ports", []).append({"containerPort": 4200, "hostPort": 4200}),
+     "host port"),
+    ("kubernetes-secrets-are-referenced",
+     lambda c: c["env"].append({"name": "PREFECT_SERVER_API_AUTH_STRING", "value": "admin:pw"}),
+     "PREFECT_SERVER_API_AUTH_STRING"),
+    ("kubernetes-images-are-pinned", lambda c: c.update(image="prefecthq/prefect:3-latest"),
+     "floating tag"),
+])
+def test_a_violating_kubernetes_workload_is_reported(captured_k8s, rule, change, expected):
+    from test_policy import violations
+
+    bad = copy.deepcopy(captured_k8s)
+    change(server_container(bad))
+    found = violations(rule, bad)
+    assert len(found) == 1 and expected in found[0], found
+    assert "deployment-prefect-server" in found[0]
