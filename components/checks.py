@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 
 from components import backups, hygiene, monitoring, plan, scaleout
 from components.config import DEFAULT_PREFECT_IMAGE, DatabaseAccess, StackConfig
+from components.daemon import remote_daemon
 from components.errors import Problem
 from components.images import is_floating_major, is_pinned, is_prefect_2
 from components.kubernetes import checks as kubernetes_checks
@@ -110,18 +112,17 @@ def _references(cfg: StackConfig) -> Iterator[Problem]:
             if name not in targets:
                 yield Problem(f"setupJobs[{i}].before[{j}]", f"`{name}` is not a worker pool, "
                               f"api or service name (known: {', '.join(sorted(targets)) or 'none'})")
-    remote = cfg.docker.host is not None and not cfg.docker.host.startswith("unix://")
+    remote = remote_daemon(cfg.docker.host, os.environ)
+    relative = (f"a relative path is resolved on the machine running `pulumi up`, but {remote}; "
+                "use an absolute path that exists on the Docker host (README: Remote Docker "
+                "hosts)")
     for i, pool in enumerate(cfg.workers):
         if remote and pool.flow_code and pool.flow_code.host_path.startswith("./"):
-            yield Problem(f"workers[{i}].flowCode.hostPath", "a relative path is resolved on "
-                          "this machine, but docker.host is remote; use an absolute path that "
-                          "exists on the Docker host")
+            yield Problem(f"workers[{i}].flowCode.hostPath", relative)
     for path, _, owner in _workloads(cfg):
         for j, vol in enumerate(getattr(owner, "volumes", [])):
             if remote and vol.host_path and vol.host_path.startswith("./"):
-                yield Problem(f"{path}.volumes[{j}].hostPath", "a relative path is resolved on "
-                              "this machine, but docker.host is remote; use an absolute path "
-                              "that exists on the Docker host")
+                yield Problem(f"{path}.volumes[{j}].hostPath", relative)
     for path, owner in plan.routed_workloads(cfg):
         if owner.routes and "route" in owner.model_fields_set and owner.route is not None:
             yield Problem(f"{path}.routes", "set either `route` or `routes`, not both")
