@@ -81,7 +81,18 @@ dump_all() {  # every database under one stamp; records success or why it failed
   rm -f "$failed"
 }
 
-locked() { ( flock 9 && "$@" ) 9>"$dir/.lock"; }  # one dump at a time: schedule and `now`
+locked() {  # one dump at a time (the schedule and `now`); a dead holder's lock is stale
+  until mkdir "$dir/.lock" 2>/dev/null; do
+    holder="$(cat "$dir/.lock/pid" 2>/dev/null || true)"
+    if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then rm -rf "$dir/.lock"; fi
+    sleep 1
+  done
+  echo $$ > "$dir/.lock/pid"
+  status=0
+  "$@" || status=$?
+  rm -rf "$dir/.lock"
+  return "$status"
+}
 
 check() {
   [ ! -f "$failed" ] || fail "last dump failed: $(cat "$failed")"
@@ -94,7 +105,7 @@ check() {
 
 run() {
   mkdir -p "$dir"
-  rm -f "$dir"/*/.*.partial
+  rm -rf "$dir"/*/.*.partial "$dir/.lock"  # left by a container that was killed mid-dump
   trap 'exit 0' INT TERM  # docker stop; `sleep & wait` lets the trap run at once
   while :; do
     last=0

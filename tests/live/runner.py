@@ -294,6 +294,20 @@ class Process:
             self.popen = subprocess.Popen(self.argv, env=self.env, stdout=out,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           start_new_session=True)
+        self._wait_entered()
+
+    def _wait_entered(self, timeout: float = 5) -> None:
+        """Return once the process is inside its network namespace (`ip netns exec` enters
+        it a few ms after the fork): until then an exec'd health check would run in the
+        host's namespace and could pass against whatever listens on the host's localhost."""
+        assert self.popen is not None
+        target = os.stat(f"/run/netns/{self.namespace}").st_ino
+        deadline = time.monotonic() + timeout
+        while self.popen.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(f"/proc/{self.popen.pid}/ns/net").st_ino == target:
+                    return
+            time.sleep(0.005)
 
     @property
     def pid(self) -> int:

@@ -60,9 +60,10 @@ def evaluated(stack: str, overrides: dict[str, Any] | None = None,
     return evaluate(config, {**stack_secrets, **(secrets or {})}, stack=stack)
 
 
-def emitted(stack: str, overrides: dict[str, Any] | None = None) -> list[EmittedContainer]:
+def emitted(stack: str, overrides: dict[str, Any] | None = None,
+            secrets: dict[str, str] | None = None) -> list[EmittedContainer]:
     """What the program emits for the stack (prod as tested), secrets resolved."""
-    return emitted_containers(evaluated(stack, overrides))
+    return emitted_containers(evaluated(stack, overrides, secrets))
 
 
 def stack_outputs(evaluation: Evaluation) -> dict[str, Any]:
