@@ -110,10 +110,12 @@ class Report:
     problems: list[str] = field(default_factory=list)  # the loader's, when the stack does not load
 
     def unmap(self, path: str, why: str) -> None:
-        self.unmapped.append((path, why))
+        if (path, why) not in self.unmapped:
+            self.unmapped.append((path, why))
 
     def note(self, path: str, what: str) -> None:
-        self.notes.append((path, what))
+        if (path, what) not in self.notes:
+            self.notes.append((path, what))
 
     def text(self, stack: str) -> str:
         lines = [f"Import report for stack `{stack}`", ""]
@@ -1228,6 +1230,9 @@ class _Importer:
                 self.report.note("version", "obsolete in compose; ignored")
             elif not key.startswith("x-"):
                 self.report.unmap(key, "not imported")
+        if "prod" in self.stack.lower():
+            self.report.note("production", "left false: with `production: true` only the "
+                             "proxy publishes ports and images need exact versions")
         for var in self.project.unset:
             self.report.note(f"${{{var}}}", "variable is set in no env file: it was blank")
 
