@@ -31,6 +31,11 @@ def prod_on_kubernetes() -> tuple[dict[str, Any], dict[str, str]]:
     """Pulumi.prod.yaml with only what Kubernetes refuses taken out, and a target."""
     config, secrets = stack_file("Pulumi.prod.yaml")
     config.pop("logging", None)
+    config.pop("monitoring", None)  # Docker-only (kube-prometheus-stack on a cluster)
+    config["services"] = [{  # a route behind the stack login, as Flower or Grafana would be
+        "name": "flower", "image": "mher/flower:2.0.1", "port": 5555, "user": "65534",
+        "healthCheck": {"http": {"path": "/flower/healthcheck"}},
+        "route": {"prefix": "/flower", "auth": True}}]
     config["proxy"] = {k: v for k, v in config["proxy"].items() if k != "bindAddress"}
     config["target"] = {"kind": "kubernetes",
                         "kubernetes": {"ingress": {"clusterIssuer": "letsencrypt-prod"}}}
@@ -199,7 +204,7 @@ def test_routes_with_auth_use_basic_auth_from_an_htpasswd_secret():
     objects = kubernetes_objects(evaluate(config, secrets, stack="prod"))
     guarded = [o for o in of_kind(objects, "Ingress").values()
                if o["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/auth-type")]
-    assert guarded, "prod's monitoring routes carry auth"
+    assert guarded, "the flower route carries auth"
     secret_name = guarded[0]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-secret"]
     auth = next(o for o in of_kind(objects, "Secret").values()
                 if o["metadata"]["name"] == secret_name)
