@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 
-from components import backups, hygiene, monitoring, plan, scaleout
+from components import backups, containernames, hygiene, monitoring, plan, scaleout, traefik
 from components.config import DEFAULT_PREFECT_IMAGE, DatabaseAccess, StackConfig
 from components.daemon import remote_daemon
 from components.errors import Problem
@@ -15,7 +15,8 @@ from components.routes import route_problems
 
 
 def problems(cfg: StackConfig) -> list[Problem]:
-    found = [*_database(cfg), *_server(cfg), *_names(cfg), *_references(cfg), *_ports(cfg),
+    found = [*_database(cfg), *_server(cfg), *_names(cfg), *containernames.problems(cfg),
+             *_references(cfg), *_ports(cfg),
              *_images(cfg), *_proxy(cfg), *_routes(cfg), *_secrets(cfg), *_ordering(cfg),
              *_redis_access(cfg), *kubernetes_checks.problems(cfg), *_connections(cfg),
              *_monitoring(cfg), *scaleout.problems(cfg), *_backups(cfg)]
@@ -143,6 +144,8 @@ def _ports(cfg: StackConfig) -> Iterator[Problem]:
         published.append(("proxy.httpPort", cfg.proxy.bind_address, cfg.proxy.http_port))
         if cfg.proxy.tls != "off":
             published.append(("proxy.httpsPort", cfg.proxy.bind_address, cfg.proxy.https_port))
+        if cfg.proxy.kind == "traefik" and cfg.proxy.traefik.dashboard:  # see plan.proxy_spec
+            published.append(("proxy.traefik.dashboard", "127.0.0.1", traefik.DASHBOARD_PORT))
     if cfg.server.publish is not None:
         published.append(("server.publish.hostPort", cfg.server.publish.host_ip,
                           cfg.server.publish.host_port))
