@@ -193,7 +193,7 @@ class _Importer:
         self.redis_source: str | None = None
         self.proxy: ProxyImport | None = None
         self.proxy_source: str | None = None
-        self.server_image: str | None = None
+        self.pool_source: dict[str, str] = {}  # work pool -> compose worker service
 
     # -- roles ---------------------------------------------------------------------------
 
@@ -280,7 +280,7 @@ class _Importer:
                     continue
             else:
                 subs = self.project.subs(where)
-            value = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+            value = str(value).lower() if isinstance(value, bool) else str(value)
             entries[key] = EnvEntry(key, value, subs, where)
         return list(entries.values())
 
@@ -485,7 +485,10 @@ class _Importer:
                     target = f"/run/secrets/{target}"
                 spec = top.get(source) or {}
                 if "file" in spec:
-                    content = (self.project.directory / spec["file"]).read_text()
+                    source_file = self.project.directory / spec["file"]
+                    if not source_file.is_file():
+                        raise ComposeError(f"{kind}.{source}.file: {spec['file']} does not exist")
+                    content = source_file.read_text()
                 elif "environment" in spec:
                     content = self.project.env.get(spec["environment"], "")
                 elif "content" in spec:
@@ -533,8 +536,11 @@ class _Importer:
                     self.report.unmap(f"{where}.{compose_key}", str(err))
                     continue
                 out[key] = min(max(value, low), high)
-        if "retries" in check:
-            out["retries"] = min(max(int(check["retries"]), 1), 100)
+        retries = _number(check.get("retries"))
+        if retries is not None:
+            out["retries"] = min(max(int(retries), 1), 100)
+        elif "retries" in check:
+            self.report.unmap(f"{where}.retries", "not a number")
         for extra in sorted(set(check) - {"test", "interval", "timeout", "start_period",
                                           "retries", "disable"}):
             self.report.unmap(f"{where}.{extra}", "not supported by the stack's health check")
@@ -598,7 +604,10 @@ class _Importer:
                 continue
             role = self.roles.get(dep)
             target = self.names.get(dep, dep)
-            if role in ("caddy", "traefik") or target in implied:
+            if role in ("caddy", "traefik"):
+                self.report.note(where, "the proxy starts after the services it routes to")
+                continue
+            if target in implied:
                 continue
             if role == "worker":
                 self.report.unmap(where, "waiting for a worker is not supported")
@@ -624,8 +633,6 @@ class _Importer:
         for key, why in STACK_KEYS.items():
             if key in svc:
                 self.report.note(f"services.{name}.{key}", why)
-        if "labels" in handled:
-            return
         labels = {k: v for k, v in _labels(svc).items() if not k.startswith("traefik.")}
         if labels:
             self.report.unmap(f"services.{name}.labels", f"labels ({', '.join(sorted(labels))}) "
@@ -799,10 +806,9 @@ class _Importer:
         name = names[0]
         svc = self.services[name]
         server: dict[str, Any] = {"image": self.image(name, DEFAULT_PREFECT_IMAGE, "Prefect")}
-        self.server_image = server["image"]
         env = {e.name: e for e in self.env_entries(name)}
         cmd = command_list(svc.get("command") or [])
-        if "--port" in cmd[:-1]:
+        if "--port" in cmd[:-1] and cmd[cmd.index("--port") + 1].isdigit():
             self.server_port = int(cmd[cmd.index("--port") + 1])
         elif "PREFECT_SERVER_API_PORT" in env and env["PREFECT_SERVER_API_PORT"].value.isdigit():
             self.server_port = int(env["PREFECT_SERVER_API_PORT"].value)
@@ -948,14 +954,15 @@ class _Importer:
             opts = _cli_options(cmd)
             pool = opts.get("--pool") or opts.get("-p") or opts.get("-q") or "default"
             worker: dict[str, Any] = {"name": service_name(pool)}
+            self.pool_source[worker["name"]] = name
             if "agent start" in " ".join(cmd):
                 self.report.note(f"{where}.command", "a Prefect 2 agent became a Prefect 3 "
                                  "worker of a process pool named after its queue")
             kind = opts.get("--type") or opts.get("-t")
             if kind and kind != "process":
                 worker["type"] = kind
-            if opts.get("--limit") or opts.get("-l"):
-                limit = opts.get("--limit") or opts.get("-l")
+            limit = _number(opts.get("--limit") or opts.get("-l"))
+            if limit is not None:
                 worker["concurrencyLimit"] = int(limit)
                 self.report.note(f"{where}.command", "--limit became the pool's "
                                  "concurrencyLimit (for all its workers)")
@@ -973,9 +980,9 @@ class _Importer:
             entries = {e.name: e for e in self.env_entries(name)}
             for var, key in (("PREFECT_WORKER_QUERY_SECONDS", "queryIntervalSeconds"),
                              ("PREFECT_WORKER_PREFETCH_SECONDS", "prefetchSeconds")):
-                if var in entries:
+                if var in entries and _number(entries[var].value) is not None:
                     env_target.get("env", {}).pop(var, None)
-                    worker[key] = float(entries[var].value)
+                    worker[key] = _number(entries[var].value)
             if "EXTRA_PIP_PACKAGES" in entries:
                 env_target.get("env", {}).pop("EXTRA_PIP_PACKAGES", None)
                 worker["extraPipPackages"] = entries["EXTRA_PIP_PACKAGES"].value.split()
@@ -1058,6 +1065,7 @@ class _Importer:
         imported |= {POSTGRES} if self.pg is not None else set()
         imported |= {REDIS} if self.redis_source else set()
         compose_of = {v: k for k, v in self.names.items() if k in self.services}
+        compose_of.update(self.pool_source)
         for entry in entries:
             kept = []
             for target in entry.get("dependsOn", []):
@@ -1250,6 +1258,13 @@ def file_template(content: str, secrets: list[tuple[str, str]]) -> str:
     return content
 
 
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _depends(svc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     deps = svc.get("depends_on") or {}
     if isinstance(deps, list):
@@ -1295,7 +1310,8 @@ def _pg_url(value: str) -> tuple[str, str, str | None, str, str] | None:
     db = url.path.strip("/")
     if not url.hostname or not url.username or not db:
         return None
-    scheme = "postgresql" + (url.scheme.split("+", 1)[1:] and "+" + url.scheme.split("+", 1)[1] or "")
+    driver = url.scheme.partition("+")[2]
+    scheme = f"postgresql+{driver}" if driver else "postgresql"
     return url.hostname, url.username, url.password, db, scheme
 
 

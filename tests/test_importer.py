@@ -470,3 +470,46 @@ def test_missing_required_variable_names_it(tmp_path: Path, capsys: pytest.Captu
     assert rc == 2
     assert "required variable POSTGRES_PASSWORD is missing: set POSTGRES_PASSWORD in .env.dev" \
         in err
+
+
+def test_odd_compose_input_is_reported_by_path_never_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "other.yml").write_text("services: {}\n")
+    compose = tmp_path / "compose.yml"
+    compose.write_text("""\
+include: [other.yml]
+services:
+  web: {build: .}
+  p:
+    image: prefecthq/prefect:latest
+    command: prefect server start --port abc
+    environment: ["ONLY_KEY"]
+    healthcheck: {disable: true}
+  w:
+    image: prefecthq/prefect:3.8.8-python3.12
+    command: prefect worker start --limit many
+    depends_on: [p, web]
+    ports: [{target: 80, published: 8080}]
+    volumes: [{type: tmpfs, target: /tmp}]
+  s:
+    image: nginx:1.27.3
+    labels: {team: web}
+    healthcheck: {test: ["CMD", "true"], retries: abc, interval: 10x}
+    deploy: {placement: {constraints: []}, resources: {reservations: {memory: 10m}}}
+  r:
+    image: redis:7
+    command: ["redis-server", "--maxmemory", "1gb"]
+""")
+    rc = importer.main([str(compose), "--stack", "odd", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert rc == 1 and "prefect-stack:server.publish: proxy.kind: none" in err  # not published
+    for path in ("include", "services.web", "services.p.environment[0]", "services.w.ports",
+                 "services.w.volumes[0]", "services.w.depends_on.web", "services.s.labels",
+                 "services.s.healthcheck.retries", "services.s.healthcheck.interval",
+                 "services.s.deploy.placement", "services.s.deploy.resources.reservations",
+                 "services.r.command"):
+        assert f"  - {path}: " in err.split("Translated differently")[0], path
+    config, _ = stack_file(tmp_path / "Pulumi.odd.yaml")
+    assert config["server"]["image"] == importer.DEFAULT_PREFECT_IMAGE
+    assert "concurrencyLimit" not in config["workers"][0]
