@@ -52,7 +52,7 @@ from components.config import (
     PROJECT,
     SECTIONS,
 )
-from components.images import is_pinned
+from components.images import is_floating_major, is_pinned
 from components.proxyimport import (
     ProxyImport,
     ProxyImportError,
@@ -656,6 +656,9 @@ class _Importer:
             self.report.note(where, f"`{image}` is not pinned; the stack's {what} image "
                              f"{default} is used")
             return default
+        if is_floating_major(image):
+            self.report.note(where, f"`{image}` is a moving tag: kept, but production stacks "
+                             f"need an exact version (e.g. {default})")
         return image
 
     def import_proxy(self) -> None:
@@ -1029,6 +1032,9 @@ class _Importer:
                 self.report.unmap(where, "no image (build only): not imported; build and push "
                                   "the image, then add the service by hand")
                 continue
+            if is_floating_major(image):
+                self.report.note(f"{where}.image", f"`{image}` is a moving tag: production "
+                                 "stacks need an exact version")
             entry: dict[str, Any] = {"name": self.names[name], "image": image}
             command = svc.get("command")
             self.workload_env(name, entry, prefect_client=False)
