@@ -213,9 +213,9 @@ class _Importer:
                 role = "server"
             elif base in ("postgres", "postgis", "timescaledb"):
                 role = "postgres"
-            elif base in ("redis", "valkey", "redis-stack-server"):
-                role = "redis" if self.redis_source is None else "service"
-                self.redis_source = self.redis_source or name
+            elif base in ("redis", "valkey", "redis-stack-server") and self.redis_source is None:
+                role = "redis"
+                self.redis_source = name
             elif base == "caddy":
                 role = "caddy"
             elif base == "traefik":
