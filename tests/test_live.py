@@ -21,7 +21,7 @@ import pytest
 from live.browser import visit_ui
 from live.gate import live_missing, live_stack, require, require_browser
 from live.runner import LIVE_VENV
-from live.session import FLOW_DIR, Running, prod_overrides, stack_config
+from live.session import FLOW_DIR, LIVE_MONITORING, Running, prod_overrides, stack_config
 
 from components import hygiene, monitoring
 from components.config import StackConfig
@@ -31,7 +31,9 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
 def running(request, tmp_path_factory) -> Iterator[Running]:
-    yield from live_stack(request.param, tmp_path_factory.mktemp(f"live-{request.param}"))
+    overrides = {"monitoring": LIVE_MONITORING} if request.param == "prod" else None
+    yield from live_stack(request.param, tmp_path_factory.mktemp(f"live-{request.param}"),
+                          overrides)
 
 
 def test_prefect_api_is_ready_through_the_proxy_sub_path(running):
@@ -142,7 +144,7 @@ def test_live_prefect_is_the_version_the_stack_image_runs():
     assert result.stdout.strip() == PREFECT_VERSION
 
 
-# --- monitoring and database hygiene (prod: monitoring on, Grafana left out: no stand-in) ---
+# --- monitoring and database hygiene (prod, with LIVE_MONITORING) ---
 
 def _monitored(running: Running) -> None:
     if not any("prometheus" in c.aliases for c in running.containers.values()):

@@ -24,7 +24,9 @@ VENDORED = Path(__file__).parent / "live" / "images" / "prometheus-prefect-expor
 
 @pytest.fixture(scope="module")
 def prod() -> Evaluation:
+    """The committed prod stack with its monitoring section turned on."""
     config, secrets = stack_file("Pulumi.prod.yaml")
+    config["monitoring"] = {**config["monitoring"], "enabled": True}
     return evaluate(config, secrets, stack="prod")
 
 
@@ -36,11 +38,12 @@ def planned(config) -> StackPlan:
     return plan.build_plan(StackConfig.model_validate(config))
 
 
-def test_monitoring_is_off_unless_enabled():
-    config, secrets = stack_file("Pulumi.dev.yaml")
-    ev = evaluate(config, secrets, stack="dev")
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_monitoring_is_off_unless_enabled(stack):
+    config, secrets = stack_file(f"Pulumi.{stack}.yaml")
+    ev = evaluate(config, secrets, stack=stack)
     assert not any(name.endswith(monitoring.NAMES) for name in ev.containers())
-    assert "PREFECT_SERVER_METRICS_ENABLED" not in ev.env("prefect-dev-prefect-server")
+    assert "PREFECT_SERVER_METRICS_ENABLED" not in ev.env(f"prefect-{stack}-prefect-server")
 
 
 def test_prod_runs_exporter_prometheus_and_grafana_with_prefect_metrics_on(prod):

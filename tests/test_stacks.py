@@ -127,8 +127,7 @@ def test_no_generated_secret_appears_outside_a_secret(stack):
 def test_no_secret_set_in_config_appears_outside_a_secret():
     config, _ = stack_file("Pulumi.prod.yaml")
     secrets = {key: f"configured-{key}-value" for key in
-               ("basicAuthPassword", "postgresPassword", "prefectDbPassword", "appDbPassword",
-                "grafanaAdminPassword")}
+               ("basicAuthPassword", "postgresPassword", "prefectDbPassword", "appDbPassword")}
     ev = evaluate(config, secrets, stack="prod")
     assert not ev.of_type(RANDOM_PASSWORD)
     assert ev.env("prefect-prod-prefect-server")["PREFECT_SERVER_API_AUTH_STRING"] == \

@@ -32,19 +32,20 @@ def stack_config(stack: str) -> tuple[dict[str, Any], dict[str, str]]:
     return stack_file(f"Pulumi.{stack}.yaml")
 
 
+# Monitoring as the live prod stack runs it: Grafana left out (no stand-in can be had here)
+# and a 2 s scrape instead of 30 s, so a metric moves within a test's patience.
+LIVE_MONITORING = {"enabled": True, "grafana": {"enabled": False},
+                   "prometheus": {"scrapeIntervalSeconds": 2}}
+
+
 def prod_overrides(config: dict[str, Any]) -> dict[str, Any]:
     """The only changes to Pulumi.prod.yaml: a proxy this machine can serve (localhost, Caddy's
-    internal CA, 127.0.0.1), flow code for the workers (prod ships none of its own), and
-    monitoring without Grafana (no stand-in can be had here) scraping every 2 s instead of
-    30 s, so a metric moves within the test's patience."""
+    internal CA, 127.0.0.1) and flow code for the workers (prod ships none of its own)."""
     workers = [{**w, "flowCode": {"hostPath": "./flows", "mountPath": FLOW_DIR}}
                for w in config["workers"]]
     proxy = {k: v for k, v in config["proxy"].items() if k != "acme"}
-    monitoring = config.get("monitoring", {})
     return {"proxy": {**proxy, "domain": "localhost", "tls": "internal", "bindAddress": "127.0.0.1"},
-            "workers": workers,
-            "monitoring": {**monitoring, "grafana": {"enabled": False},
-                           "prometheus": {"scrapeIntervalSeconds": 2}}}
+            "workers": workers}
 
 
 def evaluated(stack: str, overrides: dict[str, Any] | None = None,
