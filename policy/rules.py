@@ -140,6 +140,10 @@ def secret_looking_values_are_secret(args: ResourceValidationArgs, report: Repor
     if args.resource_type != CONTAINER:
         return
     kept_secret = set(args.opts.additional_secret_outputs or [])
+    if args.props.get("logs") and "containerLogs" not in kept_secret:
+        report(f"{args.name} stores its output in state (`logs: true`) without keeping "
+               f"`containerLogs` secret: a job that prints a password would leave it in clear",
+               None)
     if "envs" not in kept_secret:
         suspicious = sorted(key for key, value in _env(args.props)[0].items()
                             if SECRET_NAME.search(key) or CREDENTIAL_URL.search(value))

@@ -159,6 +159,12 @@ def test_secret_env_not_kept_secret_is_reported(captured):
     assert "PREFECT_SERVER_DATABASE_CONNECTION_URL" in found[0]
 
 
+def test_job_logs_not_kept_secret_are_reported(captured):
+    bad = variant(captured["prod"], "-db-init", lambda r: r.secret_outputs.remove("containerLogs"))
+    found = violations("secret-looking-values-are-secret", bad)
+    assert len(found) == 1 and found[0].startswith("prefect-prod-db-init stores its output")
+
+
 def test_uploaded_file_with_passwords_not_kept_secret_is_reported(captured):
     bad = variant(captured["prod"], "-db-init", lambda r: r.secret_outputs.remove("uploads"))
     assert violations("secret-looking-values-are-secret", bad) == [
