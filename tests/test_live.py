@@ -192,9 +192,14 @@ def test_completed_runs_metric_increases_after_a_flow_run(running):
 
 
 def test_every_dashboard_query_returns_data_from_the_live_prometheus(running):
+    """Each panel's query answers, and every metric it names has series (a panel can show
+    `or vector(0)` over a metric that no longer exists)."""
     _monitored(running)
     for title, _, expr, _ in monitoring.panels():
         assert _poll(lambda expr=expr: _query(running, expr), timeout=30), f"{title}: {expr}"
+        for metric in set(re.findall(r"\b(?:prefect|process)_[a-z_]+\b|\bup\b", expr)):
+            series = f'count({{__name__="{metric}"}})'
+            assert _poll(lambda q=series: _query(running, q), timeout=30), f"{title}: {metric}"
 
 
 def test_postgres_runs_with_the_configured_max_connections_and_prefect_within_its_pools(running):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from harness import Evaluation, evaluate, stack_file
 
-from components import monitoring, plan
+from components import monitoring, plan, traefik
 from components.config import DEFAULT_EXPORTER_IMAGE, StackConfig
 from components.spec import SecretText, StackPlan
 
@@ -203,3 +203,15 @@ def rejected(config) -> str:
 def test_bad_monitoring_config_is_refused_naming_the_key(config, key, expected):
     message = rejected(config)
     assert f"prefect-stack:{key}" in message and expected in message, message
+
+
+def test_traefik_serves_the_monitoring_routes_behind_its_basic_auth():
+    ev = evaluate({**HA, "proxy": {"kind": "traefik"}})
+    dynamic = yaml.safe_load(uploads(ev, "prefect-proxy")[traefik.DYNAMIC_PATH])
+    routers = dynamic["http"]["routers"]
+    for prefix, upstream in (("/prometheus", "prometheus:9090"), ("/grafana", "grafana:3000")):
+        (router,) = [r for r in routers.values() if f"`{prefix}`" in r["rule"]]
+        assert "auth" in router["middlewares"], router
+        assert not any(m.endswith("-strip") for m in router["middlewares"])
+        servers = dynamic["http"]["services"][router["service"]]["loadBalancer"]["servers"]
+        assert servers == [{"url": f"http://{upstream}"}]
