@@ -135,3 +135,14 @@ def test_job_logs_are_kept_secret_in_state():
     for name in ev.containers():
         secret_outputs = ev.options[name].additional_secret_outputs or []
         assert ("containerLogs" in secret_outputs) == (name in PROD_JOBS), name
+
+
+def test_preview_reads_the_same_logs_and_plans_the_same_job_commands_as_up():
+    fresh = jobs(prod())
+    failed = {n: run_wrapped(c["command"], ["false"])[1] for n, c in fresh.items()}
+    succeeded = {n: run_wrapped(c["command"], ["true"])[1] for n, c in fresh.items()}
+    for logs, run in ((succeeded, "run-1"), (failed, "run-2")):
+        previewed = jobs(evaluate(*stack_file("Pulumi.prod.yaml"), stack="prod", preview=True,
+                                  daemon=FakeDaemon(logs=logs)))
+        assert sorted(previewed) == sorted(PROD_JOBS)
+        assert all(c["command"][3].endswith(f"-{run}") for c in previewed.values()), previewed
