@@ -142,20 +142,24 @@ def evaluated(target: Target, project_dir: Path) -> Evaluation:
 def render(target: Target, project_dir: Path = PROJECT_DIR, fmt: str = "yaml") -> str:
     """The stack as YAML (`yaml`: annotated, `compose`: a docker-compose file); raises
     pulumi.RunError on bad config."""
-    evaluation = evaluated(target, project_dir)
+    return text_of(evaluated(target, project_dir), target.stack, fmt)
+
+
+def text_of(evaluation: Evaluation, stack: str, fmt: str = "yaml") -> str:
+    """An evaluation of stack `stack` (secrets as markers) as text in format `fmt`."""
     plan = evaluation.stack.plan
     containers = emitted_containers(evaluation)
     networks, volumes = emitted_networks(evaluation), emitted_volumes(evaluation)
     if fmt == "compose":
-        hide = redactor(plan, target.stack, secret=lambda key: "${" + key + "}")
+        hide = redactor(plan, stack, secret=lambda key: "${" + key + "}")
         document = compose_document(plan.prefix, containers, networks, volumes, hide)
-        header = (f"# {target.stack}: what `pulumi up` would run, as a compose file "
-                  "(python -m components.render).\n# Secrets are compose variables named "
+        header = (f"# {stack}: what `pulumi up` would run, as a compose file "
+                  "(./render).\n# Secrets are compose variables named "
                   "after their config key; <bcrypt:KEY> is a bcrypt hash of that secret.\n")
     else:
-        hide = redactor(plan, target.stack)
+        hide = redactor(plan, stack)
         document = {
-            "stack": target.stack,
+            "stack": stack,
             "ui": plan.ui_url,
             "services": {c.name: describe(c, hide) for c in containers},
             "networks": {n.name: {"internal": n.internal, "driver": n.driver} for n in networks},

@@ -6,15 +6,18 @@ tell a secret input from a plain one.
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from components import dryrun
 from components.dryrun import (  # noqa: F401 (re-exported for the tests)
     CONTAINER,
     RANDOM_PASSWORD,
     Evaluation,
     Registered,
-    evaluate,
     generated_password,
     is_secret,
     plain_strings,
@@ -23,6 +26,22 @@ from components.dryrun import (  # noqa: F401 (re-exported for the tests)
 from components.dryrun import stack_file as read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
+_EVALUATIONS: dict[str, Evaluation] = {}
+
+
+def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None,
+             stack: str = "test", plain: Mapping[str, str] | None = None,
+             **options: Any) -> Evaluation:
+    """`components.dryrun.evaluate`, run once per distinct input for the whole session: many
+    test files judge the same committed stacks, and each evaluation costs up to a second.
+    Callers get the same Evaluation back, so they must only read it. Calls with options
+    (into=, password_for=, daemon=, preview=) always run afresh; so does anything that fails."""
+    if options:
+        return dryrun.evaluate(config, secrets, stack, plain, **options)
+    key = json.dumps([config, secrets, stack, plain, os.getcwd()], sort_keys=True)
+    if key not in _EVALUATIONS:
+        _EVALUATIONS[key] = dryrun.evaluate(config, secrets, stack, plain)
+    return _EVALUATIONS[key]
 
 
 def known_secret(key: str) -> str:

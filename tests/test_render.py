@@ -13,7 +13,8 @@ import yaml
 from harness import ROOT
 
 from components import render as render_module
-from components.render import Target, main, render
+from components.dryrun import Evaluation
+from components.render import Target, evaluated, main, text_of
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 STACK_FILES = [ROOT / "Pulumi.dev.yaml", ROOT / "Pulumi.prod.yaml", *EXAMPLES]
@@ -25,9 +26,25 @@ def rendered(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+_EVALUATIONS: dict[str, Evaluation] = {}
+
+
+def evaluation_of(path) -> tuple[Evaluation, str]:
+    """Each stack file evaluated once for this module (as its stack name): every format and
+    every check reads the same evaluation."""
+    stack = path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
+    if stack not in _EVALUATIONS:
+        _EVALUATIONS[stack] = evaluated(Target(path, stack), ROOT)
+    return _EVALUATIONS[stack], stack
+
+
+def text(path, fmt: str = "yaml") -> str:
+    return text_of(*evaluation_of(path), fmt)
+
+
 @pytest.fixture(scope="module")
 def prod() -> dict:
-    return yaml.safe_load(render(Target(ROOT / "Pulumi.prod.yaml", "prod")))
+    return yaml.safe_load(text(ROOT / "Pulumi.prod.yaml"))
 
 
 def test_dev_shows_every_container_in_creation_order_with_its_wiring(capsys):
@@ -96,9 +113,8 @@ SHOWN_AS = {
 
 @pytest.mark.parametrize("path", [ROOT / "Pulumi.prod.yaml", EXAMPLES[3]], ids=lambda p: p.stem)
 def test_every_input_the_provider_receives_is_shown(path):
-    target = Target(path, "show")
-    evaluation = render_module.evaluated(target, ROOT)
-    services = yaml.safe_load(render(target))["services"]
+    evaluation, _ = evaluation_of(path)
+    services = yaml.safe_load(text(path))["services"]
     for resource in evaluation.of_type("docker:index/container:Container"):
         shown = services[resource.name]
         for key, value in resource.plain.items():
@@ -115,18 +131,20 @@ def test_each_password_hash_is_computed_once_per_key_not_per_value(monkeypatch):
     real = render_module.bcrypt_hash
     monkeypatch.setattr(render_module, "bcrypt_hash",
                         lambda password, scope: calls.append(scope) or real(password, scope))
-    text = render(Target(EXAMPLES[3], "example"))
-    assert calls == ["prefect-stack/example/basicAuthPassword"]
-    assert "admin:<bcrypt:basicAuthPassword>" in text  # Traefik's basic auth for Flower
-    assert "$2b$" not in text and "__secret_" not in text
+    shown = text(EXAMPLES[3])
+    assert calls == [f"prefect-stack/{EXAMPLES[3].stem}/basicAuthPassword"]
+    assert "admin:<bcrypt:basicAuthPassword>" in shown  # Traefik's basic auth for Flower
+    assert "$2b$" not in shown and "__secret_" not in shown
 
 
 def test_a_stack_file_path_renders_with_bind_mounts_from_the_project_directory(
         capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = rendered(capsys, str(ROOT / "examples" / "003-traefik-many-services.yaml"))
+    code, out, err = rendered(capsys, str(ROOT / "examples" / "004-external-postgres.yaml"))
     assert code == 0, err
-    assert "computor-proxy" in yaml.safe_load(out)["services"]
+    assert yaml.safe_load(out)["stack"] == "004-external-postgres"
+    code, _, err = rendered(capsys, "examples/004-external-postgres.yaml")
+    assert code == 2 and f"{tmp_path}/examples/004-external-postgres.yaml does not exist" in err
     code, out, err = rendered(capsys, "dev")
     worker = yaml.safe_load(out)["services"]["prefect-dev-worker-dev-pool"]
     assert f"{ROOT}/flows:/opt/prefect/flows:ro" in worker["volumes"]
@@ -134,9 +152,6 @@ def test_a_stack_file_path_renders_with_bind_mounts_from_the_project_directory(
 
 def test_render_wrapper_runs_from_any_directory_without_an_activated_venv(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run([str(ROOT / "render"), "examples/../Pulumi.dev.yaml"], cwd=tmp_path,
-                            capture_output=True, text=True, env=env)
-    assert result.returncode == 2 and "does not exist" in result.stderr  # relative to cwd
     result = subprocess.run([str(ROOT / "render"), "dev"], cwd=tmp_path, capture_output=True,
                             text=True, env=env)
     assert result.returncode == 0, result.stderr
@@ -146,10 +161,10 @@ def test_render_wrapper_runs_from_any_directory_without_an_activated_venv(tmp_pa
 def test_compose_format_is_a_valid_compose_file_for_every_stack_and_example(tmp_path, capsys):
     files = []
     for path in STACK_FILES:
-        code, out, err = rendered(capsys, str(path), "--format", "compose")
-        assert code == 0, (path, err)
         files.append(tmp_path / f"{path.stem}.compose.yaml")
-        files[-1].write_text(out)
+        files[-1].write_text(text(path, "compose"))
+    code, out, err = rendered(capsys, "dev", "--format", "compose")
+    assert code == 0 and yaml.safe_load(out)["name"] == "prefect-dev", err
     tool = shutil.which("check-jsonschema") or str(os.path.join(os.path.dirname(sys.executable),
                                                                 "check-jsonschema"))
     result = subprocess.run([tool, "--builtin-schema", "vendor.compose-spec", *map(str, files)],
@@ -157,10 +172,8 @@ def test_compose_format_is_a_valid_compose_file_for_every_stack_and_example(tmp_
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_compose_format_carries_limits_dependencies_and_secrets_as_variables(capsys):
-    code, out, _ = rendered(capsys, "prod", "--format", "compose")
-    assert code == 0
-    compose = yaml.safe_load(out)
+def test_compose_format_carries_limits_dependencies_and_secrets_as_variables():
+    compose = yaml.safe_load(text(ROOT / "Pulumi.prod.yaml", "compose"))
     assert compose["name"] == "prefect-prod"
     server = compose["services"]["prefect-prod-prefect-server"]
     assert server["environment"]["PREFECT_SERVER_API_AUTH_STRING"] == "admin:${basicAuthPassword}"
