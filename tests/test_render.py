@@ -213,3 +213,16 @@ def test_bad_stack_config_is_reported_by_key_without_a_traceback(tmp_path, capsy
     assert code == 2
     assert "prefect-stack:server.port" in err
     assert "Traceback" not in err
+
+
+def test_an_input_render_has_no_field_for_is_still_shown_as_the_provider_gets_it():
+    from components.compose_export import service
+    from components.dryrun import CONTAINER, Registered, emitted_containers
+    from components.render import describe
+
+    evaluation = Evaluation(resources=[Registered(CONTAINER, "c", {
+        "name": "c", "image": "busybox:1.37", "mustRun": True, "privileged": True,
+        "shmSize": 64})])
+    (container,) = emitted_containers(evaluation)
+    assert describe(container, str)["other_inputs"] == {"privileged": True, "shmSize": 64}
+    assert service(container, {})["x-pulumi-inputs"] == {"privileged": True, "shmSize": 64}
