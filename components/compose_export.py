@@ -41,6 +41,7 @@ def service(c: EmittedContainer, by_name: dict[str, EmittedContainer]) -> dict[s
     entry: dict[str, Any] = {"container_name": c.name, "hostname": c.hostname, "image": c.image}
     optional: dict[str, Any] = {
         "command": list(c.command) if c.command else None,
+        "entrypoint": None if c.entrypoint is None else list(c.entrypoint),
         "user": c.user,
         "working_dir": c.working_dir,
         "environment": dict(sorted(c.env.items())),
@@ -62,7 +63,9 @@ def service(c: EmittedContainer, by_name: dict[str, EmittedContainer]) -> dict[s
                     for path in c.uploads],
         "x-pulumi-inputs": c.other_inputs,
     }
-    entry.update({k: v for k, v in optional.items() if v not in (None, [], {})})
+    # an empty entrypoint is meaningful (it clears the image's), so it is kept
+    entry.update({k: v for k, v in optional.items()
+                  if v is not None and (v not in ([], {}) or k == "entrypoint")})
     return entry
 
 

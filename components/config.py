@@ -486,6 +486,9 @@ class ServiceSettings(Section):
     name: ServiceName = Field(description="Service name (DNS name on the network).")
     image: ImageRef = Field(description="Image, pinned.")
     port: Port | None = Field(None, description="Main port (routes and http checks use it).")
+    entrypoint: list[str] | None = Field(
+        None, description="Override the image's ENTRYPOINT; `[]` clears it (e.g. minio/mc's "
+        "`mc`, to run a shell command).")
     command: list[str] | None = Field(None, description="Override the image command.")
     replicas: Annotated[int, Field(ge=1, le=50)] = Field(1, description="Containers.")
     env: EnvMap = Field({}, description="Plain environment variables.")
@@ -519,6 +522,9 @@ class SetupJobSettings(Section):
 
     name: ServiceName = Field(description="Job name.")
     image: ImageRef = Field(description="Image, pinned.")
+    entrypoint: list[str] | None = Field(
+        None, description="Override the image's ENTRYPOINT; `[]` clears it (e.g. minio/mc's "
+        "`mc`, to run a shell command).")
     command: list[str] = Field(min_length=1, description="What to run; must exit 0.")
     env: EnvMap = Field({}, description="Plain environment variables.")
     secret_env: SecretEnvMap = Field({}, description="Variable -> config key of a secret.")

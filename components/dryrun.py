@@ -313,6 +313,7 @@ class EmittedContainer:
     command: tuple[str, ...] | None
     env: dict[str, str]
     uploads: dict[str, str]  # path in the container -> content
+    entrypoint: tuple[str, ...] | None  # replaces the image's when set; () clears it
     healthcheck: tuple[str, ...] | None
     networks: dict[str, tuple[str, ...]]  # Docker network name -> aliases
     mounts: tuple[EmittedMount, ...]
@@ -344,7 +345,7 @@ class EmittedContainer:
 _NO_OPTIONS = pulumi.ResourceOptions()
 # Container inputs the fields above stand for; any other input lands in `other_inputs`.
 _READ_INPUTS = frozenset({
-    "name", "image", "command", "envs", "uploads", "healthcheck", "networksAdvanced", "mounts",
+    "name", "image", "command", "entrypoints", "envs", "uploads", "healthcheck", "networksAdvanced", "mounts",
     "ports", "user", "workingDir", "mustRun", "wait", "restart", "memory", "cpus", "logDriver",
     "logOpts", "securityOpts", "labels", "hostname", "destroyGraceSeconds", "waitTimeout",
     "attach", "logs"})
@@ -402,6 +403,7 @@ def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
                                         for a in n.get("aliases") or [])),
             image=images.get(plain["image"], plain["image"]),
             command=tuple(plain["command"]) if plain.get("command") else None,
+            entrypoint=None if plain.get("entrypoints") is None else tuple(plain["entrypoints"]),
             env=dict(e.split("=", 1) for e in plain.get("envs") or []),
             uploads={u["file"]: u["content"] for u in plain.get("uploads") or []},
             healthcheck=tuple((plain.get("healthcheck") or {}).get("tests") or ()) or None,

@@ -43,10 +43,17 @@ def wrap_command(job: str, run: int, command: Sequence[str]) -> list[str]:
     The image's entrypoint still runs first (it receives `sh -c ...` as its arguments), so
     the image needs `sh` and an entrypoint that runs its arguments (the official images do).
     """
+    return [*job_wrapper(job, run), *command]
+
+
+def job_wrapper(job: str, run: int) -> list[str]:
+    """The `sh -c` prefix of `wrap_command`: it runs its arguments between the markers. A job
+    that overrides the image's entrypoint gets this as its entrypoint instead, with its own
+    entrypoint and command as the arguments."""
     start = shlex.quote(f"{MARKER} {job} run {run}: started")
     done = shlex.quote(f"{MARKER} {job} run {run}: exit ")
     script = f'echo {start}; "$@"; code=$?; echo {done}"$code"; exit "$code"'
-    return ["sh", "-c", script, f"{job}-run-{run}", *command]
+    return ["sh", "-c", script, f"{job}-run-{run}"]
 
 
 def previous_run(job: str, lines: Sequence[str]) -> PreviousRun | None:

@@ -445,6 +445,7 @@ def service_spec(cfg: StackConfig, svc: ServiceSettings, extra_depends: tuple[st
     return ServiceSpec(
         name=svc.name, component="Service", image=svc.image, port=svc.port,
         command=tuple(svc.command) if svc.command else None,
+        entrypoint=None if svc.entrypoint is None else tuple(svc.entrypoint),
         env=app_env(cfg, svc), replicas=svc.replicas,
         healthcheck=health_from_settings(svc.health_check, svc.port),
         networks=workload_networks(svc),
@@ -457,6 +458,7 @@ def service_spec(cfg: StackConfig, svc: ServiceSettings, extra_depends: tuple[st
 def setup_job_specs(cfg: StackConfig) -> list[ServiceSpec]:
     return [ServiceSpec(
         name=job.name, component="SetupJob", image=job.image, command=tuple(job.command),
+        entrypoint=None if job.entrypoint is None else tuple(job.entrypoint),
         env=app_env(cfg, job), networks=workload_networks(job),
         mounts=mounts(job.volumes), uploads=uploads(job.files),
         depends_on=workload_depends(cfg, job), one_shot=True,

@@ -80,6 +80,7 @@ def describe(container: EmittedContainer, hide: Redact) -> dict[str, Any]:
     entry: dict[str, Any] = {"image": c.image, "aliases": list(c.aliases)}
     optional: dict[str, Any] = {
         "hostname": c.hostname,
+        "entrypoint": None if c.entrypoint is None else [hide(a) for a in c.entrypoint],
         "command": [hide(a) for a in c.command] if c.command else None,
         "user": c.user,
         "working_dir": c.working_dir,
@@ -105,7 +106,9 @@ def describe(container: EmittedContainer, hide: Redact) -> dict[str, Any]:
         "files": {path: hide(content).expandtabs(4) for path, content in c.uploads.items()},
         "other_inputs": c.other_inputs,
     }
-    entry.update({k: v for k, v in optional.items() if v not in (None, [], {})})
+    # an empty entrypoint is meaningful (it clears the image's), so it is kept
+    entry.update({k: v for k, v in optional.items()
+                  if v is not None and (v not in ([], {}) or k == "entrypoint")})
     return entry
 
 

@@ -186,6 +186,7 @@ class ServiceSpec:
     image: str
     port: int | None = None
     command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None  # replaces the image's; () clears it
     env: Mapping[str, EnvValue] = field(default_factory=dict)
     replicas: int = 1
     healthcheck: HealthCheck | None = None

@@ -111,6 +111,10 @@ def test_reference_003_one_minio_two_routes_bucket_job_and_derived_broker_urls()
     assert ports(ev, "computor-proxy") == [("0.0.0.0", 8080, 80)]
     assert ev.container("computor-minio")["wait"] is True
     assert "computor-minio" in dependencies(ev, "computor-minio-bucket")
+    bucket = ev.container("computor-minio-bucket")
+    # mc's entrypoint cleared: the run wrapper is the entrypoint and runs the shell command
+    assert bucket["entrypoints"][:2] == ["sh", "-c"]
+    assert bucket["command"][:2] == ["sh", "-c"] and "mc mb" in bucket["command"][2]
     labels = {label["label"] for label in ev.container("computor-uvicorn")["labels"]}
     assert "prefect-stack.after.minio-bucket" in labels
     broker = ev.env("computor-celery-system-worker-1")["CELERY_BROKER_URL"]

@@ -230,3 +230,14 @@ def test_routes_are_ordered_most_specific_first_with_the_fallback_last(prefixes)
     assert routes[-1].prefix == "/"
     lengths = [len(r.prefix) for r in routes[:-1]]
     assert lengths == sorted(lengths, reverse=True)
+
+
+def test_entrypoint_override_reaches_the_spec_and_empty_clears_it():
+    config = cfg(services=[{**SERVICE, "name": "shell", "entrypoint": ["/bin/sh", "-c"],
+                            "command": ["echo hi"]}],
+                 setupJobs=[{"name": "bucket", "image": "minio/mc:RELEASE.2025-01-17T23-25-50Z",
+                             "entrypoint": [], "command": ["sh", "-c", "mc mb x"]}])
+    stack_plan = plan.build_plan(config)
+    assert stack_plan.service("shell").entrypoint == ("/bin/sh", "-c")
+    assert stack_plan.service("bucket").entrypoint == ()
+    assert plan.build_plan(cfg(services=[{**SERVICE, "name": "x"}])).service("x").entrypoint is None

@@ -70,14 +70,19 @@ def deploy_service(spec: ServiceSpec, ctx: DeployContext, parent: pulumi.Resourc
     containers = []
     for name in container_names(ctx.prefix, spec):
         command = list(spec.command) if spec.command else None
+        entrypoint = None if spec.entrypoint is None else list(spec.entrypoint)
         if spec.one_shot:  # run again by the next `up` if this run fails (components/jobs.py)
             run, command = job_run(spec, name, parent)
+            if entrypoint is not None:  # the wrapper becomes the entrypoint; it runs theirs
+                wrapper_length = len(command) - len(spec.command or ())
+                entrypoint, command = command[:wrapper_length], entrypoint + command[wrapper_length:]
         container = docker.Container(
             name,
             name=name,
             hostname=name,
             image=ctx.images[spec.image].image_id,
             command=command,
+            entrypoints=entrypoint,
             envs=[_env_entry(key, value, ctx) for key, value in sorted(spec.env.items())],
             labels=labels,
             restart="no" if spec.one_shot else "unless-stopped",

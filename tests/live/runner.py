@@ -290,6 +290,7 @@ class Process:
 
     def start(self) -> None:
         self.wanted = True
+        self._links("up")
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(self.argv, env=self.env, stdout=out,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -337,6 +338,16 @@ class Process:
             except subprocess.TimeoutExpired:
                 continue
         kill_namespace(self.namespace)  # anything it forked into another group (flow runs)
+        # A stopped container leaves its networks: its address stops answering (clients
+        # time out) instead of refusing connections, as they would from a live namespace.
+        self._links("down")
+
+    def _links(self, state: str) -> None:
+        listing = run("ip", "-n", self.namespace, "-br", "link", check=False).stdout
+        for line in listing.splitlines():
+            link = line.split()[0].split("@")[0]
+            if link.startswith("eth"):
+                run("ip", "-n", self.namespace, "link", "set", link, state, check=False)
 
     def tail(self, lines: int = 25) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -558,7 +569,8 @@ class LiveStack:
         if c.working_dir:
             self._ensure(Path(c.working_dir), as_file=False)
             setup.append(f"cd {shlex.quote(c.working_dir)}")
-        command = list(image.entrypoint) + list(c.command or image.command)
+        entrypoint = image.entrypoint if c.entrypoint is None else c.entrypoint
+        command = list(entrypoint) + list(c.command or image.command)
         if not command:
             raise LiveError(f"{c.name}: no command and the image stand-in has none")
         script = "set -e; " + "; ".join(setup) + ('; ' if setup else '') + 'exec "$@"'
