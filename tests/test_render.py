@@ -101,7 +101,8 @@ def test_prod_shows_the_docker_settings_a_compose_user_looks_for(prod):
 
 # Provider input -> where render shows it. Inputs not listed must appear under other_inputs.
 SHOWN_AS = {
-    "name": None, "image": "image", "command": "command", "envs": "environment",
+    "name": None, "image": "image", "command": "command", "entrypoints": "entrypoint",
+    "envs": "environment",
     "uploads": "files", "healthcheck": "healthcheck", "networksAdvanced": "networks",
     "mounts": "volumes", "ports": "ports", "user": "user", "workingDir": "working_dir",
     "mustRun": "run", "wait": "run", "restart": "restart", "memory": "memory_mb",
