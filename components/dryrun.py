@@ -49,10 +49,30 @@ class Registered:
     # propertyDependencies: what a delete-before-replace of those resources replaces)
     property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
     provider: str = ""  # the explicit provider reference (`urn::id`); "" for the default one
+    # the same dependencies as URNs: names alone are unique per type only (a container and a
+    # network may both be `<prefix>-app`)
+    dependency_urns: tuple[str, ...] = ()
+    property_dependency_urns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def plain(self) -> dict[str, Any]:
         return unwrap(self.inputs)
+
+    def dependencies_of_type(self, typ: str, inputs_only: bool = False) -> tuple[str, ...]:
+        """Names of the resources of type `typ` this one depends on (through its inputs only,
+        or through inputs and depends_on), sorted."""
+        urns = ([u for us in self.property_dependency_urns.values() for u in us] if inputs_only
+                else self.dependency_urns)
+        return tuple(sorted({urn_name(u) for u in urns if urn_type(u) == typ}))
+
+
+def urn_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def urn_type(urn: str) -> str:
+    """`urn:pulumi:s::p::parent$type::name` -> `type`."""
+    return urn.split("::")[-2].rsplit("$", 1)[-1]
 
 
 @dataclass
@@ -162,12 +182,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             _thread_event_loop()  # the SDK calls monitors from worker threads
             inputs = rpc.deserialize_properties(request.object)
-            depends = tuple(urn.rsplit("::", 1)[-1] for urn in request.dependencies)
-            by_property = {key: tuple(urn.rsplit("::", 1)[-1] for urn in deps.urns)
-                           for key, deps in request.propertyDependencies.items()}
-            self.evaluation.resources.append(
-                Registered(request.type, request.name, inputs, depends, by_property,
-                           request.provider))
+            urns_by_property = {key: tuple(deps.urns)
+                                for key, deps in request.propertyDependencies.items()}
+            self.evaluation.resources.append(Registered(
+                request.type, request.name, inputs,
+                tuple(urn_name(urn) for urn in request.dependencies),
+                {key: tuple(urn_name(u) for u in urns) for key, urns in urns_by_property.items()},
+                request.provider, tuple(request.dependencies), urns_by_property))
             args = pulumi.ResourceTransformArgs(custom=request.custom, type_=request.type,
                                                 name=request.name, props=inputs,
                                                 opts=transform_options(request))
@@ -392,7 +413,6 @@ def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
     images = {image_id(r.name): r.plain["name"] for r in evaluation.of_type(REMOTE_IMAGE)}
     images.update({image_id(r.name): r.plain["imageName"] for r in evaluation.of_type(BUILT_IMAGE)})
     networks = {r.name: r.plain["name"] for r in evaluation.of_type(NETWORK)}
-    container_names = {r.name for r in evaluation.of_type(CONTAINER)}
     options = evaluation.options
     found = []
     for r in evaluation.of_type(CONTAINER):
@@ -417,10 +437,9 @@ def emitted_containers(evaluation: Evaluation) -> list[EmittedContainer]:
             working_dir=plain.get("workingDir"),
             one_shot=plain.get("mustRun") is False,
             wait_healthy=bool(plain.get("wait")),
-            depends_on=tuple(sorted(d for d in set(r.dependencies) if d in container_names)),
+            depends_on=r.dependencies_of_type(CONTAINER),
             labels={entry["label"]: entry["value"] for entry in plain.get("labels") or []},
-            input_dependencies=tuple(sorted({d for deps in r.property_dependencies.values()
-                                             for d in deps if d in container_names})),
+            input_dependencies=r.dependencies_of_type(CONTAINER, inputs_only=True),
             delete_before_replace=bool(options.get(r.name, _NO_OPTIONS).delete_before_replace),
             replace_on_changes=tuple(options.get(r.name, _NO_OPTIONS).replace_on_changes or ()),
             restart=plain.get("restart"),
