@@ -2,6 +2,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -10,3 +12,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # (components/daemon.py). Tests that need a remote daemon set them with monkeypatch.
 for _variable in ("DOCKER_HOST", "DOCKER_CONTEXT"):
     os.environ.pop(_variable, None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """For `pytest -n 2 --dist loadgroup` (./run-tests): each test module stays on one worker
+    (module-scoped stacks and evaluations are built once), and every live test shares one
+    worker, so live stacks never compete for the machine-wide lock or the CPU."""
+    for item in items:
+        group = "live" if item.get_closest_marker("live") else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
