@@ -35,6 +35,7 @@ from components.dryrun import (
     evaluate,
     stack_file,
 )
+from components.kubernetes.emitted import kubernetes_objects
 from components.spec import SecretText, StackPlan, bcrypt_hash
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -170,9 +171,22 @@ def text_of(evaluation: Evaluation, stack: str, fmt: str = "yaml") -> str:
             "routes": [{k: v for k, v in asdict(r).items() if v not in ((), None, "", False)}
                        for r in plan.routes],
         }
+        objects = kubernetes_objects(evaluation)  # target.kind kubernetes
+        if objects:
+            document["kubernetes"] = {name: _redact_all(obj, hide) for name, obj in objects.items()}
         header = ""
     return header + yaml.dump(document, Dumper=_BlockDumper, sort_keys=False, width=100,
                               allow_unicode=True)
+
+
+def _redact_all(value: Any, hide: Redact) -> Any:
+    if isinstance(value, str):
+        return hide(value)
+    if isinstance(value, dict):
+        return {k: _redact_all(v, hide) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_all(v, hide) for v in value]
+    return value
 
 
 class _BlockDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml: 10x faster

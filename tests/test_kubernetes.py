@@ -401,3 +401,16 @@ def test_a_violating_kubernetes_workload_is_reported(captured_k8s, rule, change,
     found = violations(rule, bad)
     assert len(found) == 1 and expected in found[0], found
     assert "deployment-prefect-server" in found[0]
+
+
+def test_render_shows_the_kubernetes_objects_with_secrets_redacted():
+    import yaml
+
+    from components.render import render, resolve
+
+    text = render(resolve(str(ROOT / EXAMPLE), ROOT), ROOT)
+    objects = yaml.safe_load(text)["kubernetes"]
+    server = objects["deployment-prefect-server"]
+    assert server["kind"] == "Deployment" and server["spec"]["replicas"] == 2
+    env = next(o for n, o in objects.items() if n == "prefect-server-env")["stringData"]
+    assert env["PREFECT_SERVER_API_AUTH_STRING"] == "admin:<secret:basicAuthPassword>"
