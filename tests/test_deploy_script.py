@@ -14,12 +14,18 @@ from harness import ROOT
 
 FAKE_PULUMI = """#!/usr/bin/env bash
 echo "args=$* backend=$PULUMI_BACKEND_URL passphrase=${PULUMI_CONFIG_PASSPHRASE-<unset>}" >> "$FAKE_LOG"
-if [[ "$1 $2" == "config get" ]]; then
+if [[ "$1 $2 $3" == "config get --path" ]]; then
   if [[ -z "${FAKE_DOCKER_HOST_CONFIG:-}" ]]; then
     echo "configuration key 'docker.host' not found" >&2
     exit 255
   fi
   echo "$FAKE_DOCKER_HOST_CONFIG"
+elif [[ "$1 $2 $3" == "config get docker:host" ]]; then
+  if [[ -z "${FAKE_PROVIDER_HOST_CONFIG:-}" ]]; then
+    echo "configuration key 'docker:host' not found" >&2
+    exit 255
+  fi
+  echo "$FAKE_PROVIDER_HOST_CONFIG"
 fi
 """
 FAKE_DOCKER = """#!/usr/bin/env bash
@@ -59,6 +65,7 @@ def test_dev_up_creates_the_stack_on_a_local_backend_checks_docker_then_runs_up(
         "args=install" + tail,
         "args=stack select --create --secrets-provider passphrase dev" + tail,
         "args=config get --path docker.host --stack dev" + tail,
+        "args=config get docker:host --stack dev" + tail,
         "docker version --format {{.Server.Version}} DOCKER_HOST=<unset>",
         "args=up --stack dev" + tail,
     ]
@@ -70,6 +77,16 @@ def test_docker_host_from_the_stack_config_is_the_daemon_checked(fake_tools):
     result = run(env, "dev", "preview")
     assert result.returncode == 0, result.stderr
     assert "docker -H ssh://deploy@build-1 version" in log.read_text()
+
+
+def test_the_providers_own_docker_host_setting_comes_before_docker_host(fake_tools):
+    env, log = fake_tools
+    env.update(FAKE_PROVIDER_HOST_CONFIG="tcp://10.1.1.1:2376", DOCKER_HOST="tcp://elsewhere:2375",
+               FAKE_DOCKER_DOWN="tcp://10.1.1.1:2376")
+    result = run(env, "dev", "preview")
+    assert result.returncode == 3
+    assert "tcp://10.1.1.1:2376 (docker:host in Pulumi.dev.yaml) does not answer" in result.stderr
+    assert "docker -H tcp://10.1.1.1:2376 version" in log.read_text()
 
 
 def test_a_daemon_that_does_not_answer_stops_up_naming_it(fake_tools):
