@@ -334,7 +334,6 @@ class EmittedContainer:
     command: tuple[str, ...] | None
     env: dict[str, str]
     uploads: dict[str, str]  # path in the container -> content
-    entrypoint: tuple[str, ...] | None  # replaces the image's when set; () clears it
     healthcheck: tuple[str, ...] | None
     networks: dict[str, tuple[str, ...]]  # Docker network name -> aliases
     mounts: tuple[EmittedMount, ...]
@@ -361,6 +360,7 @@ class EmittedContainer:
     stop_grace_seconds: int | None = None
     wait_timeout_seconds: int | None = None
     other_inputs: dict[str, Any] = field(default_factory=dict)  # inputs not read into a field
+    entrypoint: tuple[str, ...] | None = None  # replaces the image's when set; () clears it
 
 
 _NO_OPTIONS = pulumi.ResourceOptions()
