@@ -222,6 +222,11 @@ def transform_options(request) -> pulumi.ResourceOptions:
         retain_on_delete=request.retainOnDelete if request.HasField("retainOnDelete") else None,
         ignore_changes=list(request.ignoreChanges) or None,
         protect=request.protect if request.HasField("protect") else None,
+        custom_timeouts=pulumi.CustomTimeouts(
+            create=request.customTimeouts.create or None,
+            update=request.customTimeouts.update or None,
+            delete=request.customTimeouts.delete or None)
+        if request.HasField("customTimeouts") else None,
     )
 
 

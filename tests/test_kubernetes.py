@@ -414,3 +414,16 @@ def test_render_shows_the_kubernetes_objects_with_secrets_redacted():
     assert server["kind"] == "Deployment" and server["spec"]["replicas"] == 2
     env = next(o for n, o in objects.items() if n == "prefect-server-env")["stringData"]
     assert env["PREFECT_SERVER_API_AUTH_STRING"] == "admin:<secret:basicAuthPassword>"
+
+
+def test_a_failed_job_runs_again_on_the_next_up_and_is_awaited_as_long_as_it_may_run(stack):
+    ev, objects, _ = stack
+    from components.kubernetes.manifests import JOB_DEADLINE_SECONDS
+
+    jobs = of_kind(objects, "Job")
+    assert jobs
+    for name, job in jobs.items():
+        assert job["metadata"]["annotations"]["pulumi.com/replaceUnready"] == "true", name
+        assert job["spec"]["activeDeadlineSeconds"] == JOB_DEADLINE_SECONDS
+        timeouts = ev.options[name].custom_timeouts
+        assert timeouts is not None and timeouts.create == f"{JOB_DEADLINE_SECONDS}s", name

@@ -170,6 +170,8 @@ def workload(ctx: Context, spec: ServiceSpec) -> None:
                          "template": {**template, "spec": {**template["spec"],
                                                            "restartPolicy": "Never"}}}}
         del body["metadata"]["name"]  # auto-named: a changed job is a new job, run again
+        # A job that failed is replaced (run again) by the next `pulumi up`, not awaited again.
+        body["metadata"]["annotations"] = {**annotations, "pulumi.com/replaceUnready": "true"}
         ctx.add(Manifest(f"job-{spec.name}", body, spec.group, spec.component, depends,
                          auto_named=True), spec.name)
         return

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.config import PROJECT
 from components.docker.components import TOKEN, StackSecrets
-from components.kubernetes.manifests import Manifest, Ref, manifests
+from components.kubernetes.manifests import JOB_DEADLINE_SECONDS, Manifest, Ref, manifests
 from components.loader import LoadedStack
 from components.spec import SecretText
 
@@ -94,10 +94,14 @@ class KubernetesStack(pulumi.ComponentResource):
         body = {snake(k): self._resolve(v) for k, v in manifest.body.items()
                 if k not in ("apiVersion", "kind")}
         secret_outputs = ["data", "stringData"] if manifest.kind == "Secret" else None
+        # Pulumi waits 10 minutes for a Job by default; wait as long as the job may run.
+        timeouts = (pulumi.CustomTimeouts(create=f"{JOB_DEADLINE_SECONDS}s",
+                                          update=f"{JOB_DEADLINE_SECONDS}s")
+                    if manifest.kind == "Job" else None)
         resource = KINDS[manifest.kind](manifest.key, **body, opts=pulumi.ResourceOptions(
             parent=group, depends_on=[self.created[k] for k in manifest.depends_on],
             retain_on_delete=manifest.retain or None,
-            additional_secret_outputs=secret_outputs))
+            additional_secret_outputs=secret_outputs, custom_timeouts=timeouts))
         self.created[manifest.key] = resource
         return resource
 
