@@ -682,6 +682,13 @@ class KubernetesSettings(Section):
     )
     ingress: IngressSettings = Field(IngressSettings(), description="The Ingress.")
     storage: StorageSettings = Field(StorageSettings(), description="Persistent volumes.")
+    image_registry: Annotated[str, StringConstraints(
+        pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)*$")] | None = Field(
+        None,
+        description="Registry (host[:port][/path]) the cluster pulls the images this stack "
+        "builds from (the prefect-redis image of server.replicas > 1); push them there first. "
+        "Required when the stack builds an image.",
+    )
 
 
 class TargetSettings(Section):

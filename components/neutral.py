@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from components.config import StackConfig
+from components.scaleout import SCALE_OUT_REPOSITORY
 from components.spec import HealthCheck, Probe, ServiceSpec
 
 PREFECT_UID = 1001  # prefect-helm runs the official image as 1001 (runAsUser, fsGroup)
@@ -26,6 +27,11 @@ def repository(image: str) -> str:
     """`prefecthq/prefect:3.8.8-python3.12` -> `prefecthq/prefect`."""
     name = image.split("@", 1)[0]
     return name.rsplit(":", 1)[0] if ":" in name.split("/")[-1] else name
+
+
+def is_prefect(repo: str) -> bool:
+    """The official image, or the stack's scale-out image built FROM it (scaleout.py)."""
+    return repo in ("prefecthq/prefect", SCALE_OUT_REPOSITORY)
 
 
 def probe_from_healthcheck(check: HealthCheck | None) -> Probe | None:
@@ -75,7 +81,7 @@ def run_as(spec: ServiceSpec) -> int | None:
         uid = spec.user.split(":", 1)[0]
         return int(uid) if uid.isdigit() and uid != "0" else None
     repo = repository(spec.image)
-    if repo == "prefecthq/prefect":
+    if is_prefect(repo):
         return None if "EXTRA_PIP_PACKAGES" in spec.env else PREFECT_UID
     if repo == "postgres":
         return ALPINE_POSTGRES_UID if "alpine" in spec.image else DEBIAN_POSTGRES_UID
@@ -90,7 +96,7 @@ def scratch(spec: ServiceSpec) -> tuple[tuple[str, ...], dict[str, str]]:
     mounted = {m.target for m in spec.mounts}
     dirs = ["/tmp"]
     env: dict[str, str] = {}
-    if repo == "prefecthq/prefect":
+    if is_prefect(repo):
         dirs.append(PREFECT_HOME)
         env["HOME"] = PREFECT_HOME  # uid 1001 has no passwd entry; ~ would be /
         if spec.component == "PrefectServer" and not spec.one_shot:

@@ -262,6 +262,8 @@ def problems_for(change: dict[str, Any]) -> list[tuple[str, str]]:
                 "httpPort": 8080}}, "proxy.httpPort"),
     ({"proxy": {"domain": "prefect.example.com", "tls": "acme", "acme": {"email": "a@b.co"}},
       "target": {"kind": "kubernetes"}}, "target.kubernetes.ingress.clusterIssuer"),
+    ({"target": {"kind": "kubernetes", "kubernetes": {"ingress": {"clusterIssuer": "x"}}}},
+     "target.kubernetes.imageRegistry"),
     ({"services": [{"name": "minio", "image": "minio/minio:RELEASE.2025-01-20T14-49-07Z",
                     "port": 9000, "replicas": 2,
                     "volumes": [{"name": "minio-data", "mountPath": "/data"}],
@@ -427,3 +429,14 @@ def test_a_failed_job_runs_again_on_the_next_up_and_is_awaited_as_long_as_it_may
         assert job["spec"]["activeDeadlineSeconds"] == JOB_DEADLINE_SECONDS
         timeouts = ev.options[name].custom_timeouts
         assert timeouts is not None and timeouts.create == f"{JOB_DEADLINE_SECONDS}s", name
+
+
+def test_the_built_scale_out_image_is_pulled_from_the_registry_and_runs_locked_down(stack):
+    ev, objects, _ = stack
+    builds = {b.tag for b in ev.stack.plan.builds}
+    if not builds:
+        pytest.skip("this stack builds no image")
+    server = objects["deployment-prefect-server"]["spec"]["template"]["spec"]
+    assert server["containers"][0]["image"] == f"registry.example.com/platform/{builds.pop()}"
+    assert server["securityContext"]["runAsUser"] == PREFECT_UID
+    assert server["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True

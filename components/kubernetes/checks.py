@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from components import scaleout
 from components.config import StackConfig
 from components.errors import Problem
 
@@ -21,6 +22,19 @@ def problems(cfg: StackConfig) -> Iterator[Problem]:
     yield from _host_ports(cfg)
     yield from _host_mounts(cfg)
     yield from _ingress(cfg)
+    yield from _built_images(cfg)
+
+
+def _built_images(cfg: StackConfig) -> Iterator[Problem]:
+    build = scaleout.image_build(cfg)
+    if build is None or cfg.target.kubernetes.image_registry is not None:
+        return
+    args = " ".join(f"--build-arg {k}={v}" for k, v in build.args)
+    yield Problem("target.kubernetes.imageRegistry", f"server.replicas {cfg.server.replicas} "
+                  f"runs the image {build.tag}, which this stack builds; a cluster cannot pull "
+                  "an image built on this machine: push it to a registry the cluster reads "
+                  f"(docker build -t REGISTRY/{build.tag} {args} {build.context} && docker "
+                  f"push REGISTRY/{build.tag}) and set target.kubernetes.imageRegistry: REGISTRY")
 
 
 def _docker_only(cfg: StackConfig) -> Iterator[Problem]:

@@ -290,7 +290,7 @@ def pod_spec(ctx: Context, spec: ServiceSpec, env_secret: str | None,
         mounts += [{"name": holder, "mountPath": spec.uploads[i].path, "subPath": f"file{i}",
                     "readOnly": True} for i in indexes]
     container: dict[str, Any] = {
-        "name": spec.name, "image": spec.image, "imagePullPolicy": "IfNotPresent",
+        "name": spec.name, "image": image(ctx, spec.image), "imagePullPolicy": "IfNotPresent",
         "env": env(spec, env_secret), "resources": resources(ctx, spec),
         "securityContext": container_security(spec), "volumeMounts": mounts}
     if spec.command:
@@ -309,6 +309,13 @@ def pod_spec(ctx: Context, spec: ServiceSpec, env_secret: str | None,
     if volumes:
         pod["volumes"] = volumes
     return pod
+
+
+def image(ctx: Context, ref: str) -> str:
+    """Images the stack builds are pulled from `target.kubernetes.imageRegistry`."""
+    if ref in {b.tag for b in ctx.plan.builds}:
+        return f"{ctx.cfg.target.kubernetes.image_registry}/{ref}"
+    return ref
 
 
 def probe_ports(probe: Probe | None) -> set[int]:
