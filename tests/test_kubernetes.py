@@ -440,3 +440,31 @@ def test_the_built_scale_out_image_is_pulled_from_the_registry_and_runs_locked_d
     assert server["containers"][0]["image"] == f"registry.example.com/platform/{builds.pop()}"
     assert server["securityContext"]["runAsUser"] == PREFECT_UID
     assert server["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+# --- the backend-neutral half of the plan --------------------------------------------------
+
+def test_docker_health_checks_become_command_probes_and_http_checks_http_probes():
+    from components.neutral import probe_from_healthcheck
+    from components.spec import HealthCheck
+
+    shell = probe_from_healthcheck(HealthCheck(("CMD-SHELL", "redis-cli ping | grep -q PONG")))
+    assert shell is not None and shell.command == ("sh", "-c", "redis-cli ping | grep -q PONG")
+    argv = probe_from_healthcheck(HealthCheck(("CMD", "pg_isready", "-U", "postgres"),
+                                              interval_s=5, retries=10))
+    assert argv is not None and argv.command == ("pg_isready", "-U", "postgres")
+    assert (argv.interval_s, argv.retries) == (5, 10)
+    assert probe_from_healthcheck(HealthCheck(("NONE",))) is None
+
+
+def test_the_plan_says_which_zone_each_workload_sits_in_and_what_it_may_reach():
+    config, _ = stack_file(EXAMPLE)
+    plan = load({k: json.dumps(v) for k, v in config.items()}, set()).plan
+    assert plan.service("postgres").zone == "data" and plan.service("redis").zone == "data"
+    assert plan.service("prefect-server").zone == "app"
+    assert plan.service("prefect-server").reaches_data
+    assert not plan.service("pool-k8s-pool").reaches_data
+    assert plan.exposed_ports("api") == (8000,)
+    server = plan.service("prefect-server").probe
+    assert server is not None and (server.http_path, server.ready_path) == (
+        "/prefect/api/health", "/prefect/api/ready")
