@@ -468,3 +468,20 @@ def test_the_plan_says_which_zone_each_workload_sits_in_and_what_it_may_reach():
     server = plan.service("prefect-server").probe
     assert server is not None and (server.http_path, server.ready_path) == (
         "/prefect/api/health", "/prefect/api/ready")
+
+
+@pytest.mark.parametrize("config, secrets, absent", [
+    ({"database": {"kind": "external"}, "proxy": {"kind": "caddy", "tls": "off"}},
+     {"externalDatabaseUrl": "postgresql+asyncpg://u:p@db.example.com:5432/prefect"},
+     "StatefulSet"),
+    ({"proxy": {"kind": "none"}, "server": {"publicUrl": "http://localhost:4200"}}, {},
+     "Ingress"),
+], ids=["external-database", "no-proxy"])
+def test_smaller_kubernetes_stacks_validate_and_leave_out_what_they_do_not_use(
+        config, secrets, absent):
+    objects = kubernetes_objects(evaluate({"target": {"kind": "kubernetes"}, **config}, secrets,
+                                          stack="small"))
+    for obj in objects.values():
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    kinds = {o["kind"] for o in objects.values()}
+    assert absent not in kinds and "Deployment" in kinds
