@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 CHROMIUM = Path("/usr/bin/chromium")
+WAIT_MS = 30_000  # for the UI to render API data; the live machine may be busy
 
 # The v2 UI (Prefect 3.8.8's default) initialises Amplitude on load, whatever
 # PREFECT_SERVER_ANALYTICS_ENABLED says, and Amplitude then fetches its remote config from
@@ -96,7 +97,7 @@ def chromium_page(log: RequestLog) -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
             context = browser.new_context(ignore_https_errors=True)
-            context.set_default_timeout(30_000)
+            context.set_default_timeout(WAIT_MS)
 
             def route(route, request) -> None:
                 if log.judge(request.method, request.url):
@@ -127,26 +128,31 @@ def visit_ui(ui_url: str, origin: str, login: str | None, pool: str, flow_run_id
     """Open the UI as a new user: log in with the stack login if a form asks for it, wait for
     the dashboard to show the stack's work pool (data from the API), then open the flow run
     and wait for one of its log lines. Raises (Playwright's TimeoutError) if any never shows."""
-    from playwright.sync_api import expect
+    from playwright.sync_api import Error, expect
 
     log = RequestLog(origin, urlsplit(ui_url).path.rstrip("/") or "/")
     logins = 0
     with chromium_page(log) as page:
-        page.goto(ui_url)
-        password = page.get_by_placeholder("admin:pass")
-        dashboard = page.get_by_text("Active Work Pools")
-        expect(password.or_(dashboard)).to_be_visible()
-        if password.is_visible():
-            assert login is not None, "the UI asked for a login on a stack without auth"
-            password.fill(login)
-            page.get_by_role("button", name="Login").click()
-            logins += 1
-        expect(dashboard).to_be_visible()
-        expect(page.get_by_text(pool, exact=True).first).to_be_visible()
-        before = len(log.failed_responses)
-        app_root = page.url.split("/dashboard")[0]
-        page.goto(f"{app_root}/runs/flow-run/{flow_run_id}")
-        expect(page.get_by_text(log_line).first).to_be_visible()
+        try:
+            page.goto(ui_url)
+            password = page.get_by_placeholder("admin:pass")
+            dashboard = page.get_by_text("Active Work Pools")
+            expect(password.or_(dashboard)).to_be_visible(timeout=WAIT_MS)
+            if password.is_visible():
+                assert login is not None, "the UI asked for a login on a stack without auth"
+                password.fill(login)
+                page.get_by_role("button", name="Login").click()
+                logins += 1
+            expect(dashboard).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_text(pool, exact=True).first).to_be_visible(timeout=WAIT_MS)
+            before = len(log.failed_responses)
+            app_root = page.url.split("/dashboard")[0]
+            page.goto(f"{app_root}/runs/flow-run/{flow_run_id}")
+            expect(page.get_by_text(log_line).first).to_be_visible(timeout=WAIT_MS)
+        except Error as err:
+            raise AssertionError(f"{err}\nrefused requests: {log.wrong}\nfailed responses: "
+                                 f"{log.failed_responses}\nbasic-auth challenges: "
+                                 f"{log.challenges}") from None
         if password.count():
             logins += 1  # asked again after a page load: the login did not stick
         return Visit(log, logins, log.failed_responses[before:])
