@@ -2,7 +2,8 @@
 as processes (tests/live/kubernetes.py: NetworkPolicies as the bridges, Services as the DNS
 names, Caddy configured from the Ingresses as the ingress controller), checked as a user:
 Prefect through the Ingress under its sub-path with its own login, the app route stripped,
-a flow deployed to the pool completing."""
+a flow deployed to the pool completing, PostgreSQL reachable only from the pods the data
+policy admits."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.live
 CONFIG: dict[str, Any] = {
     "target": {"kind": "kubernetes", "kubernetes": {"namespace": "prefect-live"}},
     "network": {"namePrefix": "prefect-live"},
-    "database": {"kind": "sqlite"},
+    "database": {"kind": "postgres"},
     "server": {"image": "prefecthq/prefect:3.8.8-python3.12", "basePath": "/prefect",
                "basicAuth": {"enabled": True}},
     "workers": [{"name": "kube-pool", "queryIntervalSeconds": 1, "prefetchSeconds": 5}],
@@ -97,3 +98,13 @@ def test_only_pods_the_policies_admit_share_a_bridge_with_the_server(running):
     assert set(controller.networks) == {"from-ingress"}
     assert "app-zone" in api.networks and "from-ingress" in api.networks
     assert (LIVE_VENV / "bin" / "prefect").exists()
+
+
+def test_only_pods_the_data_policy_admits_reach_postgresql(running):
+    connect = ["/usr/bin/python3", "-c",
+               "import socket; socket.create_connection(('postgres', 5432), timeout=3)"]
+    server = running.stack.processes[running.container("prefect-server").name]
+    api = running.stack.processes[running.container("api").name]
+    assert server.exec(connect).returncode == 0
+    refused = api.exec(connect)
+    assert refused.returncode != 0, "the app API is not admitted to the data zone"
