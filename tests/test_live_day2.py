@@ -47,7 +47,7 @@ def running(tmp_path_factory) -> Iterator[Running]:
     with running_stack("prod", tmp_path_factory.mktemp("live-day2"), overrides(),
                        SET_BEFORE) as stack:
         yield stack
-    assert stack.stack.leftovers() == [], "teardown must stop every process by PID"
+    assert stack.stack.left_behind == [], "teardown must stop every process by PID"
 
 
 def process(running: Running, service: str) -> Process:
@@ -95,8 +95,8 @@ def test_login_works_with_the_new_password_and_not_the_old(running, rotated):
     old = f"admin:{SET_BEFORE['basicAuthPassword']}"
     new = f"admin:{SET_AFTER['basicAuthPassword']}"
     assert running.login == new
-    for path in ("/prefect/", "/prefect/api/flows/filter"):
-        method, body = ("POST", b"{}") if "filter" in path else ("GET", None)
+    for path, method, body in (("/prefect/api/flows/filter", "POST", b"{}"),
+                               ("/prefect/api/admin/version", "GET", None)):
         assert running.get(path, auth=new, method=method, body=body)[0] == 200, path
         assert running.get(path, auth=old, method=method, body=body)[0] == 401, path
 
