@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from components.routes import within
+
 CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 30_000  # for the UI to render API data; the live machine may be busy
 
 # The v2 UI (Prefect 3.8.8's default) initialises Amplitude on load, whatever
 # PREFECT_SERVER_ANALYTICS_ENABLED says, and Amplitude then fetches its remote config from
-# this host (field notes). The stack serves the UI as Prefect ships it and cannot stop that;
-# the browser test aborts it so nothing leaves the machine, and reports it apart from
-# wrong-host requests so a new third-party host still fails the test.
+# this host (field notes). The stack serves the UI as Prefect ships it and does not stop that
+# (a `Content-Security-Policy: connect-src 'self'` header in front would: Chromium then never
+# sends it); the browser test aborts it so nothing leaves the machine, and reports it apart
+# from wrong-host requests, so any other third-party host (an event upload) fails the test.
 ANALYTICS_HOSTS = frozenset({"sr-client-cfg.amplitude.com", "sr-client-cfg.eu.amplitude.com"})
 # The v2 UI's flow-run page swaps the favicon for `/<state>.svg`, an absolute path that
 # ignores where the v2 UI is served (3.8.8, run-logs chunk; the files are in the v2 bundle,
@@ -42,11 +45,6 @@ def browser_missing() -> str | None:
     except ImportError:
         return "needs playwright (requirements-dev.txt)"
     return None
-
-
-def within(path: str, prefix: str) -> bool:
-    """`path` is `prefix` or below it, whole segments only."""
-    return prefix == "/" or path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 @dataclass
