@@ -18,7 +18,15 @@ from collections.abc import Iterator
 
 import pytest
 from live.gate import live_missing, live_stack, require
-from live.ha import ha_client, ha_overrides, replica_api_url, replicas
+from live.ha import (
+    ha_client,
+    ha_overrides,
+    outage,
+    replica_api_url,
+    replicas,
+    restarts,
+    wait_recovered,
+)
 from live.runner import LIVE_REDIS_VENV, LIVE_VENV
 from live.session import FLOW_DIR, Running, emitted
 
@@ -134,3 +142,20 @@ def test_killing_an_api_replica_fails_none_of_a_stream_of_requests_through_the_p
         time.sleep(0.5)
     assert process.restarts == restarts + 1  # restart: unless-stopped brought it back
     ha.stack.wait_healthy(victim, 120)
+
+
+def test_after_postgres_and_redis_outages_new_flow_runs_are_fully_recorded_unattended(ha):
+    """Short outages for CI (bench/outage.py runs 60 s ones); nothing is restarted by hand."""
+    spanning = ha_client(ha, "start", ha.pool, FLOW_DIR, "15", "2")["id"]
+    for service in ("postgres", "redis"):
+        outage(ha, service, 20)
+        print(f"{service} outage: recovered in {wait_recovered(ha):.0f} s, "
+              f"restarts {restarts(ha)}")
+    runs = ha_client(ha, "runs", ha.pool, FLOW_DIR, "2")
+    assert [(r["state"], r["completed_task_runs"], r["logged"]) for r in runs] == \
+        [("COMPLETED", 3, True)] * 2, runs
+    deadline = time.monotonic() + 180
+    while (final := ha_client(ha, "flow-runs", spanning)[0])["state"] not in \
+            {"COMPLETED", "FAILED", "CRASHED"} and time.monotonic() < deadline:
+        time.sleep(3)
+    assert final["state"] == "COMPLETED", final  # the run that spanned both outages finished

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
-from live.runner import LIVE_VENV, ROOT, LiveError
+from live.runner import LIVE_VENV, ROOT, LiveError, run
 from live.session import FLOW_DIR, Running, stack_config
 
 HA_CLIENT = ROOT / "tests" / "live" / "ha_client.py"
@@ -49,3 +51,57 @@ def ha_client(running: Running, *args: str, timeout: float = 600) -> Any:
         raise LiveError(f"ha client {args} failed:\n{result.stderr[-3000:]}\n"
                         f"{running.stack.logs()}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def outage(running: Running, service: str, seconds: float) -> None:
+    """`docker stop` a data service for `seconds`, then `docker start` it and wait until it is
+    healthy again. Deliberate: the restart policy does not bring it back early."""
+    process = running.stack.processes[running.container(service).name]
+    process.stop()
+    time.sleep(seconds)
+    process.start()
+    running.stack.wait_healthy(process.container.name, 120)
+
+
+def wait_recovered(running: Running, timeout: float = 300) -> float:
+    """Seconds until every long-running container passes its own health check again (guarded
+    Prefect processes may exit and be restarted on the way) and the API is ready."""
+    started = time.monotonic()
+    deadline = started + timeout
+    pending = [n for n, p in running.stack.processes.items() if not p.container.one_shot]
+    while pending and time.monotonic() < deadline:
+        process = running.stack.processes[pending[0]]
+        result = process.health() if process.alive() else None
+        if process.alive() and (result is None or result.returncode == 0):
+            pending.pop(0)
+        else:
+            time.sleep(1)
+    while running.get("/prefect/api/ready")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(1)
+    if pending or time.monotonic() >= deadline:
+        raise LiveError(f"not recovered after {timeout:.0f}s: {pending}\n{running.stack.logs()}")
+    return time.monotonic() - started
+
+
+def restarts(running: Running) -> dict[str, int]:
+    """Restarts by the emulated restart policy, per container that had any."""
+    return {n: p.restarts for n, p in running.stack.processes.items() if p.restarts}
+
+
+def stack_pss_mib(running: Running) -> dict[str, float]:
+    """PSS of every long-running container (all processes in its namespace)."""
+    out = {}
+    for name, process in running.stack.processes.items():
+        if process.container.one_shot:
+            continue
+        pids = run("ip", "netns", "pids", process.namespace, check=False).stdout.split()
+        total = 0
+        for pid in pids:
+            try:
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
+                continue
+            total += next((int(line.split()[1]) for line in rollup.splitlines()
+                           if line.startswith("Pss:")), 0)
+        out[name] = total / 1024
+    return out

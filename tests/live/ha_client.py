@@ -3,6 +3,10 @@ prefect_client.py) and the user's settings (PREFECT_API_URL, auth, CA). Prints o
 document.
 
     python ha_client.py runs POOL FLOW_DIR COUNT      flows/tasks.py COUNT times, one by one
+    python ha_client.py start POOL FLOW_DIR N PAUSE   one long run, not waited for
+    python ha_client.py flow-runs ID[,ID...]          their states
+    python ha_client.py submit POOL FLOW_DIR COUNT OUT   COUNT runs at once, ids to OUT
+    python ha_client.py census OUT                    their states and task runs
     python ha_client.py events URL_A URL_B            emit through A, subscribe on B
     python ha_client.py schedule POOL FLOW_DIR EVERY WAIT   interval deployment; its runs
 """
@@ -14,6 +18,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID, uuid4
 
 from prefect.client.orchestration import PrefectClient, get_client
@@ -78,6 +83,65 @@ async def runs(pool: str, flow_dir: str, count: str) -> list[dict]:
     return out
 
 
+async def start(pool: str, flow_dir: str, n: str, pause: str) -> dict:
+    """Start one long run (N tasks, PAUSE s each) and return at once: traffic during an
+    outage."""
+    async with get_client() as client:
+        deployment_id = await deploy(client, pool, flow_dir, "ha")
+        run = await client.create_flow_run_from_deployment(
+            deployment_id, parameters={"n": int(n), "tag": "long", "pause": float(pause)})
+    return {"id": str(run.id)}
+
+
+async def submit(pool: str, flow_dir: str, count: str, out: str) -> dict:
+    """COUNT runs of the squares flow at once (each with its own tag); ids and tags to OUT."""
+    async with get_client() as client:
+        deployment_id = await deploy(client, pool, flow_dir, "soak")
+        created = []
+        for _ in range(int(count)):
+            tag = uuid4().hex[:8]
+            run = await client.create_flow_run_from_deployment(
+                deployment_id, parameters={"n": TASKS, "tag": tag})
+            created.append({"id": str(run.id), "tag": tag, "submitted": time.time()})
+    Path(out).write_text(json.dumps(created))
+    return {"submitted": len(created), "deployment": str(deployment_id)}
+
+
+async def census(ids_file: str) -> dict:
+    """Every run of the file: state, start/end times, completed task runs; plus how many runs
+    the deployment has in all (lost or duplicated runs would show there)."""
+    wanted = json.loads(Path(ids_file).read_text())
+    ids = [UUID(r["id"]) for r in wanted]
+    out: dict[str, dict] = {}
+    async with get_client() as client:
+        for i in range(0, len(ids), 100):
+            chunk = ids[i:i + 100]
+            for run in await client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=100):
+                out[str(run.id)] = {
+                    "state": run.state.type.value if run.state else None,
+                    "start": run.start_time.timestamp() if run.start_time else None,
+                    "end": run.end_time.timestamp() if run.end_time else None,
+                    "deployment": str(run.deployment_id), "tasks": 0}
+            offset = 0
+            while True:
+                tasks = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)),
+                    limit=200, offset=offset)
+                for t in tasks:
+                    if t.state and t.state.type.value == "COMPLETED" and str(t.flow_run_id) in out:
+                        out[str(t.flow_run_id)]["tasks"] += 1
+                if len(tasks) < 200:
+                    break
+                offset += 200
+        deployments = {r["deployment"] for r in out.values()}
+        total = 0
+        for deployment in deployments:
+            total += await client.count_flow_runs(deployment_filter=DeploymentFilter(
+                id=DeploymentFilterId(any_=[UUID(deployment)])))
+    return {"runs": out, "deployment_runs": total}
+
+
 async def events(url_a: str, url_b: str) -> dict:
     """Subscribe on replica B, emit through replica A; what B delivered."""
     from prefect.events import Event
@@ -126,8 +190,8 @@ async def flow_runs(ids: str) -> list[dict]:
 
 def main(argv: list[str]) -> None:
     command, *args = argv
-    handler = {"runs": runs, "events": events, "schedule": schedule,
-               "flow-runs": flow_runs}[command]
+    handler = {"runs": runs, "start": start, "events": events, "schedule": schedule,
+               "flow-runs": flow_runs, "submit": submit, "census": census}[command]
     print(json.dumps(asyncio.run(handler(*args))))
 
 

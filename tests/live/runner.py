@@ -525,6 +525,9 @@ class LiveStack:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
+            if not process.alive() and process.wanted and process.restarts < 3:
+                time.sleep(1)  # restart: unless-stopped starts it again, as dockerd would
+                continue
             if not process.alive():
                 raise LiveError(f"{name} exited with code {process.popen.returncode} before it "
                                 f"was healthy; last log lines:\n{process.tail()}")
