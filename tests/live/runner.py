@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shlex
 import signal
 import socket
@@ -202,7 +203,8 @@ class Network:
 
 
 def cleanup_leftovers() -> None:
-    """Namespaces and bridges of ours that an interrupted run left behind."""
+    """Namespaces, bridges and veths of ours that an interrupted run left behind (a veth
+    outlives `ip netns del` while a dying process still holds its namespace)."""
     for line in run("ip", "netns", "list").stdout.splitlines():
         ns = line.split()[0]
         if ns.startswith(f"{PREFIX}-"):
@@ -215,7 +217,7 @@ def cleanup_leftovers() -> None:
                 hosts.rmdir()
     for line in run("ip", "-br", "link").stdout.splitlines():
         link = line.split()[0].split("@")[0]
-        if link.startswith(f"{PREFIX}br"):
+        if link.startswith(f"{PREFIX}br") or re.fullmatch(rf"{PREFIX}\d+v\d+", link):
             run("ip", "link", "del", link, check=False)
 
 
