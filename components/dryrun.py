@@ -125,9 +125,10 @@ def image_id(resource_name: str) -> str:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Plausible provider outputs; generated passwords come from `password_for(key)`."""
+    """Plausible provider outputs; generated passwords come from `password_for(key)`, or
+    `generated_password` without one."""
 
-    def __init__(self, evaluation: Evaluation, password_for: Callable[[str], str],
+    def __init__(self, evaluation: Evaluation, password_for: Callable[[str], str] | None,
                  daemon: FakeDaemon | None = None, preview: bool = False):
         self.evaluation = evaluation
         self.password_for = password_for
@@ -145,10 +146,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if self.preview:  # `pulumi preview` of a new resource: only its inputs are known
             return "", outputs
         if args.typ == RANDOM_PASSWORD:
-            # New keepers replace a RandomPassword, which then yields a new value.
+            # New keepers replace a RandomPassword, which then yields a new value; a caller's
+            # password_for (render's markers) names the key only.
             rotation = (outputs.get("keepers") or {}).get("rotation")
-            outputs["result"] = self.password_for(
-                args.name if rotation is None else f"{args.name}@{rotation}")
+            outputs["result"] = (self.password_for(args.name) if self.password_for
+                                 else generated_password(args.name, rotation))
         if args.typ == BUILT_IMAGE:  # a local build's repoDigest is its image ID
             outputs["repoDigest"] = image_id(args.name)
         if args.typ == REMOTE_IMAGE:
@@ -242,14 +244,14 @@ def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
     passwords, image IDs, exit codes) are unknown, and so is everything built from them.
 
     `secrets` are set as secret config keys; `plain` as plaintext keys. Generated passwords
-    are `password_for(config key)`, or `password_for("<key>@<label>")` once rotated with
-    `secrets.rotation` (a rotated secret is a new value). Raises pulumi.RunError exactly as
+    are `password_for(config key)`, by default derived from the key and its
+    `secrets.rotation` label (a rotated secret is a new value). Raises pulumi.RunError exactly as
     `pulumi up` reports it.
     """
     from components.program import run
 
     evaluation = into if into is not None else Evaluation()
-    mocks = RecordingMocks(evaluation, password_for or generated_password, daemon, preview)
+    mocks = RecordingMocks(evaluation, password_for, daemon, preview)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=RecordingMonitor(mocks))
     values = {full_key(k): v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
@@ -276,8 +278,10 @@ def kubernetes_auto_name(resource_name: str) -> str:
     return f"{resource_name}-{hashlib.sha256(resource_name.encode()).hexdigest()[:8]}"
 
 
-def generated_password(key: str) -> str:
-    return "gen-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+def generated_password(key: str, rotation: str | None = None) -> str:
+    """A stable stand-in for a RandomPassword result: per key, and new per rotation label."""
+    seed = key if rotation is None else f"{key}@{rotation}"
+    return "gen-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
 class PulumiYamlLoader(yaml.SafeLoader):
