@@ -54,10 +54,12 @@ def ha_client(running: Running, *args: str, timeout: float = 600) -> Any:
 
 
 def outage(running: Running, service: str, seconds: float) -> None:
-    """`docker stop` a data service for `seconds`, then `docker start` it and wait until it is
-    healthy again. Deliberate: the restart policy does not bring it back early."""
+    """`docker stop --time 60` a data service for `seconds`, then `docker start` it and wait
+    until it is healthy again. Deliberate: the restart policy does not bring it back early.
+    The long grace lets PostgreSQL finish its fast shutdown while clients keep reconnecting
+    (killed mid-shutdown, this stand-in's restart finds a stale lock file)."""
     process = running.stack.processes[running.container(service).name]
-    process.stop()
+    process.stop(grace=60)
     time.sleep(seconds)
     process.start()
     running.stack.wait_healthy(process.container.name, 120)
