@@ -147,7 +147,7 @@ def visit_ui(ui_url: str, origin: str, login: str | None, pool: str, flow_run_id
             app_root = page.url.split("/dashboard")[0]
             page.goto(f"{app_root}/runs/flow-run/{flow_run_id}")
             expect(page.get_by_text(log_line).first).to_be_visible(timeout=WAIT_MS)
-        except Error as err:
+        except (Error, AssertionError) as err:  # Playwright's expect raises AssertionError
             raise AssertionError(f"{err}\nrefused requests: {log.wrong}\nfailed responses: "
                                  f"{log.failed_responses}\nbasic-auth challenges: "
                                  f"{log.challenges}") from None
