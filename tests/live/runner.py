@@ -288,15 +288,16 @@ class Process:
     popen: subprocess.Popen[bytes] | None = None
     wanted: bool = False  # started and not stopped on purpose: `restart: unless-stopped` applies
     restarts: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def start(self) -> None:
-        self.wanted = True
-        self._links("up")
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(self.argv, env=self.env, stdout=out,
-                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True)
+        with self.lock:  # the restart supervisor must not see it half-started
+            self._links("up")
+            with self.log.open("ab") as out:
+                self.popen = subprocess.Popen(self.argv, env=self.env, stdout=out,
+                                              stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL, start_new_session=True)
+            self.wanted = True
         self._wait_entered()
 
     def _wait_entered(self, timeout: float = 5) -> None:
@@ -470,9 +471,10 @@ class LiveStack:
         while self._supervising.is_set():
             for process in list(self.processes.values()):
                 with process.lock:
-                    if process.container.one_shot or not process.wanted or process.alive():
+                    if (process.container.one_shot or not process.wanted or process.popen is None
+                            or process.alive()):
                         continue
-                    code = process.popen.returncode if process.popen else None
+                    code = process.popen.returncode
                     with process.log.open("a") as log:
                         log.write(f"[live runner] exited with code {code}; restarting "
                                   "(restart: unless-stopped)\n")
