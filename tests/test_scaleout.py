@@ -117,6 +117,7 @@ def test_outage_settings_reach_the_server_and_every_prefect_client():
     config = StackConfig.model_validate({"workers": [{"name": "p"}]})
     worker = plan.build_plan(config).service("worker-p")
     assert worker.env["PREFECT_CLIENT_MAX_RETRIES"] == "7"
+    assert worker.env["PREFECT_CLIENT_RETRY_EXTRA_CODES"] == "500"
 
 
 def test_caddy_balances_health_checks_and_retries_every_api_replica_and_real_caddy_accepts_it(
