@@ -33,7 +33,7 @@ GUARD_PATH = "/opt/prefect-stack/prefect_guard.py"
 # (workers and the flow runs they start) retry 503/connection errors with 2^n s backoff:
 # 7 retries ride out about 4 minutes instead of about 1. During a PostgreSQL outage some
 # writes (set_state, logs) answer 500, which clients do not retry by default: a run whose
-# final state got a 500 stays RUNNING and holds a pool slot (seen in bench/soak.py), so 500
+# state write got a 500 can stay PENDING and hold a pool slot (seen in bench/soak.py), so 500
 # is retried too.
 SERVER_OUTAGE_ENV = {"PREFECT_SERVER_SERVICES_EVENT_PERSISTER_MAX_FLUSH_RETRIES": "36"}
 CLIENT_OUTAGE_ENV = {"PREFECT_CLIENT_MAX_RETRIES": "7", "PREFECT_CLIENT_RETRY_EXTRA_CODES": "500"}
