@@ -80,11 +80,11 @@ IMAGES: dict[str, ImageStandIn] = {
         command=("caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile")),
     # Debian's prometheus; the image's entrypoint is the binary, the command its flags.
     "prom/prometheus": ImageStandIn(path=(), entrypoint=("prometheus",)),
-    # The exporter's source at the image's tag (images/prometheus-prefect-exporter/VENDORED.md).
+    # Our own exporter with the image's interface (the image is on no package registry).
     "prefecthq/prometheus-prefect-exporter": ImageStandIn(
         path=(str(LIVE_VENV / "bin"),),
         env=(("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")),
-        command=("python", str(IMAGE_DIR / "prometheus-prefect-exporter" / "main.py"))),
+        command=("python", str(ROOT / "tests" / "live" / "standins" / "prefect_exporter.py"))),
 }
 
 
