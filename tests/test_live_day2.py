@@ -24,7 +24,7 @@ from live.update import Update
 
 from components.backups import SCRIPT_PATH
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.extended]  # long: ./run-tests -m extended
 
 SET_BEFORE = {"postgresPassword": "super-1'\"$x\\y", "basicAuthPassword": "login-one"}
 SET_AFTER = {"postgresPassword": "super-2'\"$y\\z", "basicAuthPassword": "login-two"}

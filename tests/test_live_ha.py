@@ -33,7 +33,7 @@ from live.session import FLOW_DIR, Running, emitted
 from components.config import PREFECT_VERSION
 from components.scaleout import PREFECT_REDIS_FOR_PREFECT
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.extended]  # long: ./run-tests -m extended
 SERVER, SERVICES = "prefect-server", "prefect-services"
 
 

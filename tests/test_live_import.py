@@ -19,7 +19,7 @@ from test_importer import CORPUS, read_script
 from components import importer
 from components.dryrun import stack_file
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.extended]  # long: ./run-tests -m extended
 
 
 @pytest.fixture(scope="module")

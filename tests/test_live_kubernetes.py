@@ -19,7 +19,7 @@ from live.kubernetes import FLOW_DIR, pods
 from live.runner import LIVE_VENV, LiveStack
 from live.session import Running, stack_outputs
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.extended]  # long: ./run-tests -m extended
 
 CONFIG: dict[str, Any] = {
     "target": {"kind": "kubernetes", "kubernetes": {"namespace": "prefect-live"}},
