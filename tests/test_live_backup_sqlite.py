@@ -16,7 +16,7 @@ from live.session import emitted
 
 from components.backups import SCRIPT_PATH
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.extended]  # long: ./run-tests -m extended
 
 
 @pytest.fixture(scope="module")
