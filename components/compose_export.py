@@ -3,16 +3,20 @@
 For compose users: diff a stack against the compose file they know, or leave with one. Every
 container input that compose can express is carried over; what only Pulumi does is kept as
 `x-` extension keys (volumes kept on `pulumi destroy`). Literal `$` is escaped as `$$`
-(compose interpolates `${...}`); secrets become compose variables through `hide`.
+(compose interpolates `${...}`); secrets become compose variables through `hide`. An image the
+stack builds (docker.Image from a shipped Dockerfile) gets a `build:` beside its `image:` name
+on every service that runs it, so `docker compose up` builds it instead of pulling a name no
+registry has.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from components.dryrun import EmittedContainer, EmittedNetwork, EmittedVolume
+from components.dryrun import BUILT_IMAGE, EmittedContainer, EmittedNetwork, EmittedVolume, Evaluation
 
 
 def _escape(value: Any, hide: Callable[[str], str]) -> Any:
@@ -37,8 +41,27 @@ def depends_condition(dependency: EmittedContainer) -> str:
     return "service_healthy" if dependency.wait_healthy else "service_started"
 
 
-def service(c: EmittedContainer, by_name: dict[str, EmittedContainer]) -> dict[str, Any]:
+def image_builds(evaluation: Evaluation, project_dir: Path) -> dict[str, dict[str, Any]]:
+    """Image name -> compose `build:` of every docker.Image the program registered. Pulumi
+    resolves the build context against the project directory; the compose file names it
+    absolutely (like bind mounts), so it builds wherever the file is saved."""
+    builds = {}
+    for image in evaluation.of_type(BUILT_IMAGE):
+        build = image.plain["build"]
+        context = (project_dir / build["context"]).resolve()
+        dockerfile = (project_dir / build.get("dockerfile", f"{build['context']}/Dockerfile"))
+        builds[image.plain["imageName"]] = {
+            "context": str(context),
+            "dockerfile": str(dockerfile.resolve().relative_to(context)),
+            "args": dict(sorted((build.get("args") or {}).items()))}
+    return builds
+
+
+def service(c: EmittedContainer, by_name: dict[str, EmittedContainer],
+            builds: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"container_name": c.name, "hostname": c.hostname, "image": c.image}
+    if builds and c.image in builds:
+        entry["build"] = builds[c.image]  # compose builds it and tags it `image`
     optional: dict[str, Any] = {
         "command": list(c.command) if c.command else None,
         "entrypoint": None if c.entrypoint is None else list(c.entrypoint),
@@ -71,12 +94,14 @@ def service(c: EmittedContainer, by_name: dict[str, EmittedContainer]) -> dict[s
 
 def compose_document(project: str, containers: list[EmittedContainer],
                      networks: list[EmittedNetwork], volumes: list[EmittedVolume],
-                     hide: Callable[[str], str]) -> dict[str, Any]:
-    """A compose file with the same containers, networks and volumes."""
+                     hide: Callable[[str], str],
+                     builds: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A compose file with the same containers, networks and volumes, and the builds of the
+    images the stack builds itself."""
     by_name = {c.name: c for c in containers}
     document: dict[str, Any] = {
         "name": project,
-        "services": {c.name: service(c, by_name) for c in containers},
+        "services": {c.name: service(c, by_name, builds) for c in containers},
         "networks": {n.name: {"name": n.name, "driver": n.driver or "bridge",
                               "internal": n.internal} for n in networks},
         "volumes": {v.name: {"name": v.name, "x-kept-on-destroy": v.kept_on_destroy}

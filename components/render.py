@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from components.compose_export import compose_document
+from components.compose_export import compose_document, image_builds
 from components.config import PROJECT
 from components.dryrun import (
     EmittedContainer,
@@ -146,17 +146,20 @@ def evaluated(target: Target, project_dir: Path) -> Evaluation:
 def render(target: Target, project_dir: Path = PROJECT_DIR, fmt: str = "yaml") -> str:
     """The stack as YAML (`yaml`: annotated, `compose`: a docker-compose file); raises
     pulumi.RunError on bad config."""
-    return text_of(evaluated(target, project_dir), target.stack, fmt)
+    return text_of(evaluated(target, project_dir), target.stack, fmt, project_dir)
 
 
-def text_of(evaluation: Evaluation, stack: str, fmt: str = "yaml") -> str:
-    """An evaluation of stack `stack` (secrets as markers) as text in format `fmt`."""
+def text_of(evaluation: Evaluation, stack: str, fmt: str = "yaml",
+            project_dir: Path = PROJECT_DIR) -> str:
+    """An evaluation of stack `stack` (secrets as markers) as text in format `fmt`;
+    `project_dir` is where it was evaluated (build contexts are relative to it)."""
     plan = evaluation.stack.plan
     containers = emitted_containers(evaluation)
     networks, volumes = emitted_networks(evaluation), emitted_volumes(evaluation)
     if fmt == "compose":
         hide = redactor(plan, stack, secret=lambda key: "${" + key + "}")
-        document = compose_document(plan.prefix, containers, networks, volumes, hide)
+        document = compose_document(plan.prefix, containers, networks, volumes, hide,
+                                    image_builds(evaluation, project_dir))
         header = (f"# {stack}: what `pulumi up` would run, as a compose file "
                   "(./render).\n# Secrets are compose variables named "
                   "after their config key; <bcrypt:KEY> is a bcrypt hash of that secret.\n")

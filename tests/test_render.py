@@ -7,12 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT
+from harness import ROOT, stack_file
 
+from components import plan, scaleout
 from components import render as render_module
+from components.config import StackConfig
 from components.dryrun import Evaluation
 from components.render import Target, evaluated, main, text_of
 
@@ -159,9 +162,21 @@ def test_render_wrapper_runs_from_any_directory_without_an_activated_venv(tmp_pa
     assert yaml.safe_load(result.stdout)["stack"] == "dev"
 
 
+def scale_out_stack(directory) -> object:
+    """prod with two API replicas: the stack builds the prefect-redis image."""
+    config, _ = stack_file(ROOT / "Pulumi.prod.yaml")
+    config["server"] = {**config["server"], "replicas": 2}
+    config["redis"] = {"enabled": True}
+    config["database"] = {**config["database"], "pool": {"size": 5, "maxOverflow": 5}}
+    path = directory / "Pulumi.scaleout.yaml"
+    path.write_text(yaml.safe_dump({"config": {f"prefect-stack:{k}": v
+                                               for k, v in config.items()}}))
+    return path
+
+
 def test_compose_format_is_a_valid_compose_file_for_every_stack_and_example(tmp_path, capsys):
     files = []
-    for path in STACK_FILES:
+    for path in [*STACK_FILES, scale_out_stack(tmp_path)]:
         files.append(tmp_path / f"{path.stem}.compose.yaml")
         files[-1].write_text(text(path, "compose"))
     code, out, err = rendered(capsys, "dev", "--format", "compose")
@@ -189,6 +204,28 @@ def test_compose_format_carries_limits_dependencies_and_secrets_as_variables():
     proxy = compose["services"]["prefect-prod-proxy"]
     (config,) = [c["source"] for c in proxy["configs"] if c["target"] == "/etc/caddy/Caddyfile"]
     assert "reverse_proxy prefect-server:4200" in compose["configs"][config]["content"]
+
+
+def test_compose_format_builds_the_scale_out_image_from_the_shipped_dockerfile(tmp_path):
+    """`docker compose up` builds the prefect-redis image (no registry has it) with the
+    Dockerfile and build args pulumi-docker gets, and tags it with the name services run."""
+    compose = yaml.safe_load(text(scale_out_stack(tmp_path), "compose"))
+    runs_built = {name: s for name, s in compose["services"].items()
+                  if s["image"].startswith(scaleout.SCALE_OUT_REPOSITORY + ":")}
+    assert sorted(runs_built) == ["prefect-prod-prefect-migrate", "prefect-prod-prefect-server-1",
+                                  "prefect-prod-prefect-server-2", "prefect-prod-prefect-services"]
+    cfg = StackConfig.model_validate({"database": {"kind": "postgres"},
+                                      "redis": {"enabled": True}, "server": {"replicas": 2}})
+    (build,) = plan.build_plan(cfg).builds
+    for name, service in runs_built.items():
+        assert service["image"] == build.tag, name
+        context = Path(service["build"]["context"])
+        assert context == ROOT / scaleout.DOCKERFILE_DIR, name
+        dockerfile = (context / service["build"]["dockerfile"]).read_text()
+        assert service["build"]["args"] == dict(build.args), name
+        assert all(f"ARG {arg}=" in dockerfile for arg in service["build"]["args"]), name
+    assert not [s for s in compose["services"].values()
+                if "build" in s and s not in runs_built.values()]
 
 
 def test_compose_format_escapes_literal_dollars(tmp_path, capsys):
