@@ -15,6 +15,7 @@ from components import (
     caddy,
     hygiene,
     monitoring,
+    outage,
     postgres_start,
     scaleout,
     traefik,
@@ -161,8 +162,7 @@ def auth_string(cfg: StackConfig) -> SecretText:
 
 def prefect_client_env(cfg: StackConfig) -> dict[str, EnvValue]:
     """What any Prefect client (worker, CLI, app) needs to reach this server."""
-    env: dict[str, EnvValue] = {"PREFECT_API_URL": internal_api_url(cfg),
-                                **scaleout.CLIENT_OUTAGE_ENV}
+    env: dict[str, EnvValue] = {"PREFECT_API_URL": internal_api_url(cfg), **outage.client_env()}
     if cfg.server.basic_auth.enabled:
         env["PREFECT_API_AUTH_STRING"] = auth_string(cfg)
     return env

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
+from components import outage
 from components.config import StackConfig
 from components.errors import Problem
 from components.images import image_tag
@@ -29,14 +30,9 @@ GUARD_PATH = "/opt/prefect-stack/prefect_guard.py"
 
 # Outage tolerance (Prefect 3.8.8 settings). The event persister drops its batch after
 # MAX_FLUSH_RETRIES consecutive failed flushes, one per flush interval (5 s): the default 5
-# loses every event of an outage longer than 25 s; 36 keeps them for 3 minutes. Clients
-# (workers and the flow runs they start) retry 503/connection errors with 2^n s backoff:
-# 7 retries ride out about 4 minutes instead of about 1. During a PostgreSQL outage some
-# writes (set_state, logs) answer 500, which clients do not retry by default: a run whose
-# state write got a 500 can stay PENDING and hold a pool slot (seen in bench/soak.py), so 500
-# is retried too.
+# loses every event of an outage longer than 25 s; 36 keeps them for 3 minutes. Clients'
+# settings and the stuck-run sweeper: components/outage.py.
 SERVER_OUTAGE_ENV = {"PREFECT_SERVER_SERVICES_EVENT_PERSISTER_MAX_FLUSH_RETRIES": "36"}
-CLIENT_OUTAGE_ENV = {"PREFECT_CLIENT_MAX_RETRIES": "7", "PREFECT_CLIENT_RETRY_EXTRA_CODES": "500"}
 
 
 def scale_out(cfg: StackConfig) -> bool:
@@ -107,11 +103,12 @@ def guard_healthcheck(health_url: str | None) -> HealthCheck:
 def harden(cfg: StackConfig, spec: ServiceSpec, health_url: str | None) -> ServiceSpec:
     """A Prefect server or services container, guarded, in the scale-out image when needed,
     and the settings that let it ride out a database outage."""
-    env: dict[str, EnvValue] = {**spec.env, **SERVER_OUTAGE_ENV}
+    env: dict[str, EnvValue] = {**outage.sweeper_env(), **spec.env, **SERVER_OUTAGE_ENV}
     changes: dict[str, object] = {"image": server_image(cfg), "env": env}
     if not spec.one_shot:
         assert spec.command is not None
-        changes.update(command=guarded(spec.command), uploads=(*spec.uploads, guard_upload()),
+        changes.update(command=guarded(spec.command), uploads=(*spec.uploads, guard_upload(),
+                                                                   outage.sweeper_upload()),
                        healthcheck=guard_healthcheck(health_url))
     return dataclasses.replace(spec, **changes)
 

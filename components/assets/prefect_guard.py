@@ -75,10 +75,17 @@ def install() -> None:
             service = service_class()
             tasks[service] = asyncio.create_task(service.start())
         watcher = asyncio.create_task(watch(tasks))
+        sweeper = None
+        if cls is Service:  # all of Prefect's services run here, not a webserver-only subset
+            from prefect_sweeper import sweep_forever  # stuck runs -> CRASHED; uploaded beside us
+
+            sweeper = asyncio.create_task(sweep_forever())
         try:
             yield
         finally:
             watcher.cancel()
+            if sweeper is not None:
+                sweeper.cancel()
             STATUS.unlink(missing_ok=True)
             await asyncio.gather(*[service.stop() for service in tasks], return_exceptions=True)
             await asyncio.gather(*tasks.values(), return_exceptions=True)
