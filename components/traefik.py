@@ -62,7 +62,9 @@ def dynamic_config(routes: list[Route], proxy: ProxySettings, username: str,
     entry = ["web"] if proxy.tls == "off" else ["websecure"]
     tls: dict[str, Any] | None = None
     if proxy.tls == "acme":
-        tls = {"certResolver": RESOLVER}
+        # Traefik asks the CA only for domains it finds in a Host rule or in tls.domains: our
+        # rules match paths alone, so without this no certificate would ever be requested.
+        tls = {"certResolver": RESOLVER, "domains": [{"main": proxy.domain}]}
     elif proxy.tls == "internal":
         tls = {}  # Traefik's default self-signed certificate
     needs_auth = any(r.auth for r in routes) or proxy.traefik.dashboard

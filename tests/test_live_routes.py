@@ -62,7 +62,8 @@ def echo(running: Running, path: str) -> dict:
     return json.loads(body)
 
 
-@pytest.mark.parametrize(("path", "service", "port", "upstream_path"), [
+# (path, service, port, the path it sees); tests/test_live_traefik.py checks it through Traefik.
+ROUTE_TABLE = [
     ("/minio/", "minio", 9000, "/"),
     ("/minio/bucket/object.txt", "minio", 9000, "/bucket/object.txt"),
     ("/minio-console/", "minio", 9001, "/"),
@@ -74,7 +75,10 @@ def echo(running: Running, path: str) -> dict:
     ("/api-docs", "web", 8080, "/api-docs"),
     ("/prefecture", "web", 8080, "/prefecture"),
     ("/", "web", 8080, "/"),
-])
+]
+
+
+@pytest.mark.parametrize(("path", "service", "port", "upstream_path"), ROUTE_TABLE)
 def test_each_path_reaches_the_most_specific_route_by_whole_segments(routed, path, service,
                                                                      port, upstream_path):
     assert echo(routed, path) == {"service": service, "port": port, "path": upstream_path}

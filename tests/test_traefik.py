@@ -1,5 +1,6 @@
-"""Traefik cannot run here: its rendered configuration is checked against Traefik v3's
-published JSON schemas and for the routing behaviour we rely on."""
+"""The rendered Traefik configuration, checked against Traefik v3's published JSON schemas
+and for the routing behaviour we rely on. The real Traefik reads it in
+tests/test_traefik_binary.py (loopback) and tests/test_live_traefik.py (the whole stack)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,16 @@ def test_dashboard_is_off_by_default_and_behind_auth_on_its_own_entrypoint():
     assert traefik.static_config(proxy)["api"] == {"dashboard": True}
     router = dynamic(traefik={"dashboard": True})["routers"]["dashboard"]
     assert router["entryPoints"] == ["dashboard"] and router["middlewares"] == ["auth"]
+
+
+def test_acme_routers_name_the_stack_domain_for_their_certificate():
+    """Traefik requests certificates only for domains in a Host rule or tls.domains, and our
+    rules match paths alone (seen with the real Traefik: "No domain parsed")."""
+    proxy = ProxySettings.model_validate({"kind": "traefik", "tls": "acme", "domain": "a.org",
+                                          "acme": {"email": "x@a.org"}})
+    routers = traefik.dynamic_config(ROUTES, proxy, "admin", "pw")["http"]["routers"]
+    assert all(r["tls"] == {"certResolver": "letsencrypt", "domains": [{"main": "a.org"}]}
+               for r in routers.values())
 
 
 def test_acme_resolver_only_in_acme_mode():

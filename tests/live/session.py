@@ -148,6 +148,7 @@ def running_stack(name: str, workdir: Path, overrides: dict[str, Any] | None = N
     try:
         stack.start()
         root_ca = internal_ca(stack, containers) if api.scheme == "https" else None
+        self_signed = api.scheme == "https" and root_ca is None  # Traefik's default certificate
         server = next(c for c in containers if "prefect-server" in c.aliases)
         login = server.env.get("PREFECT_SERVER_API_AUTH_STRING")
         home = workdir / "client-home"
@@ -155,18 +156,25 @@ def running_stack(name: str, workdir: Path, overrides: dict[str, Any] | None = N
         client_env = {"PATH": os.environ["PATH"], "HOME": str(home), "PREFECT_HOME": str(home),
                       "PREFECT_API_URL": outputs["apiUrl"],
                       **({"PREFECT_API_SSL_CERT_FILE": str(root_ca)} if root_ca else {}),
+                      **({"PREFECT_API_TLS_INSECURE_SKIP_VERIFY": "true"} if self_signed else {}),
                       **({"PREFECT_API_AUTH_STRING": login} if login else {})}
         pools = [c.command[c.command.index("--pool") + 1] for c in containers
                  if c.command and "worker" in c.command]
         context = ssl.create_default_context(cafile=str(root_ca)) if root_ca else None
+        if self_signed:  # what a user of that certificate does: skip verification
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         yield Running(name, stack, {c.name: c for c in containers}, context, login, client_env,
                       pools[0] if pools else "", f"{api.scheme}://{api.netloc}", outputs)
     finally:
         stack.stop()
 
 
-def internal_ca(stack: LiveStack, containers: list[EmittedContainer]) -> Path:
-    """The root certificate of Caddy's internal CA (`tls: internal`), from its data volume."""
+def internal_ca(stack: LiveStack, containers: list[EmittedContainer]) -> Path | None:
+    """The root certificate of Caddy's internal CA (`tls: internal`), from its data volume;
+    None for Traefik, whose `tls: internal` is its default self-signed certificate."""
     proxy = next(c for c in containers if "proxy" in c.aliases)
+    if proxy.image.startswith("traefik:"):
+        return None
     data = next(m.source for m in proxy.mounts if m.target == "/data")
     return stack.volume(data) / "caddy" / "pki" / "authorities" / "local" / "root.crt"
