@@ -282,8 +282,10 @@ def _proxy(cfg: StackConfig) -> Iterator[Problem]:
                           "the UI would call the server's bind address")
         return
     if proxy.tls == "acme":
-        if proxy.acme.email is None:
-            yield Problem("proxy.acme.email", "tls: acme needs an ACME account e-mail")
+        # On Kubernetes the ClusterIssuer holds the ACME account (components/kubernetes/checks.py)
+        if proxy.acme.email is None and cfg.target.kind == "docker":
+            yield Problem("proxy.acme.email", f"tls: acme needs an ACME account e-mail: "
+                          f"{proxy.kind} registers with Let's Encrypt under it")
         if proxy.domain == "localhost" or "." not in proxy.domain:
             yield Problem("proxy.domain", f"tls: acme needs a public domain name (got "
                           f"`{proxy.domain}`); use tls: internal for local stacks")

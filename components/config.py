@@ -545,9 +545,10 @@ class SetupJobSettings(Section):
 
 class AcmeSettings(Section):
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = (
-        Field(None, description="ACME account e-mail (required with tls: acme).")
+        Field(None, description="ACME account e-mail (required with tls: acme on Docker; on "
+              "Kubernetes the ClusterIssuer holds it).")
     )
-    staging: bool = Field(False, description="Use Let's Encrypt staging (testing).")
+    staging: bool = Field(False, description="Use Let's Encrypt staging (testing; Docker only).")
 
 
 class TraefikSettings(Section):

@@ -263,6 +263,10 @@ def problems_for(change: dict[str, Any]) -> list[tuple[str, str]]:
       "target": {"kind": "kubernetes"}}, "target.kubernetes.ingress.clusterIssuer"),
     ({"target": {"kind": "kubernetes", "kubernetes": {"ingress": {"clusterIssuer": "x"}}}},
      "target.kubernetes.imageRegistry"),
+    ({"proxy": {"domain": "prefect.example.com", "tls": "acme", "acme": {"email": "a@b.co"}}},
+     "proxy.acme.email"),
+    ({"proxy": {"domain": "prefect.example.com", "tls": "acme", "acme": {"staging": True}}},
+     "proxy.acme.staging"),
     ({"services": [{"name": "minio", "image": "minio/minio:RELEASE.2025-01-20T14-49-07Z",
                     "port": 9000, "replicas": 2,
                     "volumes": [{"name": "minio-data", "mountPath": "/data"}],
@@ -271,6 +275,18 @@ def problems_for(change: dict[str, Any]) -> list[tuple[str, str]]:
 def test_what_does_not_exist_on_kubernetes_is_refused_naming_the_key(change, key):
     found = problems_for(change)
     assert any(path == key and "kubernetes" in message.lower() for path, message in found), found
+
+
+def test_acme_on_kubernetes_needs_no_email_where_docker_needs_one():
+    """cert-manager's ClusterIssuer holds the ACME account; Caddy and Traefik register their
+    own, so only a Docker stack is asked for the e-mail."""
+    config, _ = stack_file(EXAMPLE)
+    assert config["proxy"]["tls"] == "acme" and "acme" not in config["proxy"]
+    values = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in config.items()}
+    assert load(values, set()).config.target.kind == "kubernetes"
+    on_docker = problems_for({"target": {"kind": "docker"}})
+    assert ("proxy.acme.email", "tls: acme needs an ACME account e-mail: caddy registers with "
+            "Let's Encrypt under it") in on_docker
 
 
 def test_the_same_keys_are_accepted_on_docker():

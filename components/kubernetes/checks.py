@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from components import scaleout
-from components.config import StackConfig
+from components.config import AcmeSettings, StackConfig
 from components.errors import Problem
 
 
@@ -97,6 +97,10 @@ def _ingress(cfg: StackConfig) -> Iterator[Problem]:
         yield Problem("target.kubernetes.ingress.clusterIssuer", "proxy.tls acme on Kubernetes "
                       "is cert-manager's job: name the ClusterIssuer (e.g. letsencrypt-prod) "
                       "that holds the ACME account")
+    for key in sorted(proxy.acme.model_fields_set):  # email, staging: the ClusterIssuer's
+        yield Problem(f"proxy.acme.{AcmeSettings.model_fields[key].alias}", "the ACME "
+                      "account and server are the ClusterIssuer's on Kubernetes (cert-manager: "
+                      "spec.acme.email, spec.acme.server), not the stack's; remove the key")
     if proxy.traefik.dashboard:
         yield Problem("proxy.traefik.dashboard", "the proxy's dashboard does not exist on "
                       "Kubernetes (the ingress controller serves the routes); remove the key")
