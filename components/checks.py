@@ -321,7 +321,8 @@ def _connections(cfg: StackConfig) -> Iterator[Problem]:
     if needed > limit:
         yield Problem("database.postgres.maxConnections",
                       f"{needed} connections needed ({hygiene.connection_breakdown(cfg)}; each "
-                      f"process × (database.pool.size + maxOverflow)) but max_connections is "
+                      "Prefect process × (database.pool.size + maxOverflow), one session for "
+                      f"db-init and backup) but max_connections is "
                       f"{limit}; raise maxConnections to at least {needed} or lower "
                       "database.pool.size / maxOverflow or server.replicas")
 

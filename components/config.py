@@ -169,14 +169,15 @@ class PostgresSettings(Section):
     max_connections: Annotated[int, Field(ge=20, le=10000)] = Field(
         100,
         description="PostgreSQL `max_connections`, set explicitly. Every Prefect process "
-        "that opens a pool (server replicas, services, migrations) must fit in it with "
-        "`reservedConnections` to spare; checked before deploying.",
+        "that opens a pool (server replicas, services, migrations), db-init and the backup "
+        "container must fit in it with `reservedConnections` to spare; checked before "
+        "deploying.",
     )
     reserved_connections: Annotated[int, Field(ge=0, le=1000)] = Field(
         10,
-        description="Connections kept free beyond Prefect's pools: app databases (workers, "
-        "api, services), db-init and psql sessions. PostgreSQL's own 3 superuser slots "
-        "come on top.",
+        description="Connections kept free beyond the stack's own (Prefect's pools, db-init, "
+        "backup): app databases (workers, api, services, setup jobs) and psql sessions. "
+        "PostgreSQL's own 3 superuser slots come on top.",
     )
 
 
@@ -369,6 +370,13 @@ class WorkerPoolSettings(Section):
     )
     prefetch_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
         10, description="PREFECT_WORKER_PREFETCH_SECONDS: how early scheduled runs start."
+    )
+    flow_run_command: Annotated[str, Field(min_length=1)] | None = Field(
+        "python -m prefect.engine",
+        description="Default of the pool's `command` job variable: how the worker starts a "
+        "flow run. The default starts the engine directly (one Python start per run); null = "
+        "Prefect's generated command (a workspace supervisor that then starts the engine: "
+        "≈2 s more CPU per run; needed for flow projects whose pyproject.toml uv installs).",
     )
     image: ImageRef | None = Field(None, description="Worker image. Default: the server image.")
     extra_pip_packages: list[PipRequirement] = Field(

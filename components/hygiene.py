@@ -1,5 +1,6 @@
 """Database hygiene: what Prefect deletes and when, how long a migration may block, and
-whether every Prefect connection pool fits in PostgreSQL's `max_connections`.
+whether every connection the stack holds (Prefect's pools, db-init, backups) fits in
+PostgreSQL's `max_connections`.
 
 Setting names are Prefect 3.8.8's (src/prefect/settings/models/server/services.py,
 events.py, database.py). Prefect vacuums only old events by default; old flow runs, their
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components import plan
+from components import backups, plan
 from components.config import StackConfig
 
 DAY_SECONDS = 86400
@@ -72,13 +73,31 @@ def pool_users(cfg: StackConfig) -> list[PoolUser]:
             PoolUser(plan.MIGRATE, 1, pool)]
 
 
+def connection_users(cfg: StackConfig) -> list[PoolUser]:
+    """Every process of the stack that holds PostgreSQL connections while the others do:
+    Prefect's pools, db-init and the backup container. The exporter reads Prefect's API, not
+    the database; the app's containers (api, services, workers, setup jobs with `database:`)
+    open as many as their code does, which `reservedConnections` is for."""
+    return pool_users(cfg) + [PoolUser(name, 1, 1) for name in single_sessions(cfg)]
+
+
+def single_sessions(cfg: StackConfig) -> list[str]:
+    """One session each, while the rest of the stack runs: db-init's psql (it runs again in an
+    `up` that changes a database or rotates a password) and the backup container's pg_dump
+    (one database at a time, no --jobs; `backup.sh now` waits for the schedule's lock, and a
+    restore refuses while anything is connected)."""
+    names = [plan.DB_INIT] if cfg.database.kind == "postgres" else []
+    return names + ([backups.BACKUP] if cfg.backups.enabled else [])
+
+
 def connections_needed(cfg: StackConfig) -> int:
-    """Prefect's pools at their fullest, the reserve, and PostgreSQL's superuser slots."""
-    pools = sum(u.processes * u.per_process for u in pool_users(cfg))
-    return pools + cfg.database.postgres.reserved_connections + SUPERUSER_RESERVED
+    """The stack's connections at their most, the reserve, and PostgreSQL's superuser
+    slots."""
+    held = sum(u.processes * u.per_process for u in connection_users(cfg))
+    return held + cfg.database.postgres.reserved_connections + SUPERUSER_RESERVED
 
 
 def connection_breakdown(cfg: StackConfig) -> str:
-    parts = [f"{u.name} {u.processes} × {u.per_process}" for u in pool_users(cfg)]
+    parts = [f"{u.name} {u.processes} × {u.per_process}" for u in connection_users(cfg)]
     return (", ".join(parts) + f", reservedConnections {cfg.database.postgres.reserved_connections}"
             f", superuser slots {SUPERUSER_RESERVED}")

@@ -60,6 +60,39 @@ def test_every_process_with_a_prefect_pool_is_counted(config):
     assert counted == emitted
 
 
+EVERYTHING = {**HA, "backups": {"enabled": True}, "monitoring": {"enabled": True},
+              "setupJobs": [{"name": "migrate-app", "image": "app:1.0.0", "command": ["true"],
+                             "database": {"name": "prefect"}}]}
+# The app's containers open as many connections as their code does: reservedConnections.
+APP = {"AppApi", "Service", "SetupJob", "WorkerPool"}
+
+
+@pytest.mark.parametrize("config", [POSTGRES, HA, EVERYTHING])
+def test_every_stack_process_that_can_reach_postgres_is_counted(config):
+    """Whoever adds a container on the data network (backups, an exporter that reads the
+    database, a job that runs beside the stack) must count its connections in
+    hygiene.connection_users; PostgreSQL and Redis are the servers, not clients."""
+    cfg = StackConfig.model_validate(config)
+    reaching = {s.name: s.replicas for s in plan.build_plan(cfg).services
+                if s.reaches_data and s.component not in APP
+                and s.name not in (plan.POSTGRES, plan.REDIS)}
+    assert {u.name: u.processes for u in hygiene.connection_users(cfg)} == reaching
+
+
+def test_backup_and_db_init_sessions_count_against_max_connections():
+    # one server: pool 5 + 10 + its migration engine 1, db-init 1, backup 1, reserve 10, slots 3
+    config = {"database": {"kind": "postgres", "postgres": {"maxConnections": 30}},
+              "backups": {"enabled": True}}
+    cfg = StackConfig.model_validate(config)
+    assert hygiene.connections_needed(cfg) == 31
+    evaluation = Evaluation()
+    with pytest.raises(pulumi.RunError) as err:
+        evaluate(config, into=evaluation)
+    assert evaluation.resources == []
+    assert "31 connections needed" in str(err.value) and "backup 1 × 1" in str(err.value)
+    evaluate({**config, "database": {"kind": "postgres", "postgres": {"maxConnections": 31}}})
+
+
 def pool_config(size: int, overflow: int, max_connections: int, replicas: int = 2) -> dict:
     return {"database": {"kind": "postgres", "pool": {"size": size, "maxOverflow": overflow},
                          "postgres": {"maxConnections": max_connections}},
@@ -67,20 +100,20 @@ def pool_config(size: int, overflow: int, max_connections: int, replicas: int = 
 
 
 def test_pools_that_exactly_fit_max_connections_are_accepted():
-    # 2 API replicas + services + migrate job, each 20 + 10, reserve 10, superuser slots 3
-    cfg = StackConfig.model_validate(pool_config(20, 10, 4 * 30 + 10 + 3))
-    assert hygiene.connections_needed(cfg) == 133
-    evaluate(pool_config(20, 10, 133))
+    # 2 API replicas + services + migrate job, each 20 + 10, db-init 1, reserve 10, slots 3
+    cfg = StackConfig.model_validate(pool_config(20, 10, 4 * 30 + 1 + 10 + 3))
+    assert hygiene.connections_needed(cfg) == 134
+    evaluate(pool_config(20, 10, 134))
 
 
 def test_pools_one_connection_over_max_connections_are_refused_with_the_arithmetic():
     evaluation = Evaluation()
     with pytest.raises(pulumi.RunError) as err:
-        evaluate(pool_config(20, 10, 132), into=evaluation)
+        evaluate(pool_config(20, 10, 133), into=evaluation)
     assert evaluation.resources == []
     message = str(err.value)
     assert "prefect-stack:database.postgres.maxConnections" in message
-    assert "133 connections needed" in message and "max_connections is 132" in message
+    assert "134 connections needed" in message and "max_connections is 133" in message
     assert "prefect-server 2 × 30" in message
 
 
