@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 
-from components import backups, containernames, hygiene, monitoring, plan, scaleout, traefik
+from components import backups, containernames, hygiene, jobs, monitoring, plan, scaleout, traefik
 from components.config import DEFAULT_PREFECT_IMAGE, DatabaseAccess, StackConfig
 from components.daemon import remote_daemon
 from components.errors import Problem
@@ -19,7 +19,7 @@ def problems(cfg: StackConfig) -> list[Problem]:
              *_references(cfg), *_ports(cfg),
              *_images(cfg), *_proxy(cfg), *_routes(cfg), *_secrets(cfg), *_ordering(cfg),
              *_redis_access(cfg), *kubernetes_checks.problems(cfg), *_connections(cfg),
-             *_monitoring(cfg), *scaleout.problems(cfg), *_backups(cfg)]
+             *_monitoring(cfg), *scaleout.problems(cfg), *_backups(cfg), *jobs.problems(cfg)]
     return list(dict.fromkeys(found))
 
 

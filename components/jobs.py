@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from components.config import StackConfig
+from components.errors import Problem
 
 MARKER = "prefect-stack job"
 _MARKER = re.compile(rf"^{MARKER} (?P<job>\S+) run (?P<run>\d+): "
@@ -41,7 +44,10 @@ def wrap_command(job: str, run: int, command: Sequence[str]) -> list[str]:
     """`command` run through `sh`, between a start and an exit marker; keeps its exit code.
 
     The image's entrypoint still runs first (it receives `sh -c ...` as its arguments), so
-    the image needs `sh` and an entrypoint that runs its arguments (the official images do).
+    the image needs `sh` and an entrypoint that runs its arguments (the official images do);
+    a job whose image's entrypoint is a program (e.g. `mc`, `migrate`) sets `entrypoint`, and
+    the wrapper then replaces the image's and runs that. `sh` stays needed either way: an
+    image known to have none is refused (`shell_less`); README "Troubleshooting".
     """
     return [*job_wrapper(job, run), *command]
 
@@ -88,3 +94,27 @@ def failure_message(job: str, container: str, code: int | None, run: int,
             f"job was not created. Fix the cause (for a transient failure there is nothing to "
             f"fix) and run `pulumi up` again: it runs `{job}` again as run {run + 1} "
             f"(no --replace needed).")
+
+
+# Images documented to ship without any shell: distroless (its `:debug` tags add busybox sh)
+# and Chainguard's static base. A digest cannot be told apart from a `:debug` one: not refused.
+_SHELL_LESS = (re.compile(r"^gcr\.io/distroless/[^:@]+(?::(?!debug)[^:@]+)?$"),
+               re.compile(r"^cgr\.dev/chainguard/static(?::[^:@]+)?$"))
+
+
+def shell_less(image: str) -> bool:
+    """Whether `image` is known to have no `sh`, so the job wrapper cannot run in it."""
+    return any(pattern.match(image) for pattern in _SHELL_LESS)
+
+
+def problems(cfg: StackConfig) -> Iterator[Problem]:
+    """Setup jobs on Docker run through the wrapper (Kubernetes Jobs report their own exit)."""
+    if cfg.target.kind != "docker":
+        return
+    for i, job in enumerate(cfg.setup_jobs):
+        if shell_less(job.image):
+            yield Problem(f"setupJobs[{i}].image", f"`{job.image}` has no `sh`, which runs the "
+                          "job between the markers that tell the next `pulumi up` whether it "
+                          "succeeded (an `entrypoint` does not change that); use the image's "
+                          "`:debug` variant (busybox sh) or one built on an image with a shell")
+

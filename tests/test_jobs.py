@@ -158,3 +158,28 @@ def test_a_job_with_its_own_entrypoint_carries_the_run_number_in_the_entrypoint(
     second = jobs(evaluate(config, secrets, daemon=FakeDaemon(logs={name: log})))[name]
     assert second["entrypoints"][3] == "minio-bucket-run-2"  # entrypoint is ForceNew too
     assert second["command"] == first["command"]
+
+
+# --- the wrapper needs `sh` in the job's image -------------------------------------------------
+
+def setup_job(image: str, **extra) -> dict:
+    return {"setupJobs": [{"name": "migrate", "image": image, "command": ["/app/migrate"],
+                           **extra}]}
+
+
+@pytest.mark.parametrize("image", ["gcr.io/distroless/python3-debian12:nonroot",
+                                   "cgr.dev/chainguard/static:latest"])
+def test_a_job_image_known_to_have_no_shell_is_refused_even_with_an_entrypoint(image):
+    from test_config_errors import rejected
+
+    for extra in ({}, {"entrypoint": ["/app/migrate"]}):
+        message = rejected(setup_job(image, **extra))
+        assert f"prefect-stack:setupJobs[0].image: `{image}` has no `sh`" in message
+        assert "`:debug` variant" in message
+
+
+@pytest.mark.parametrize("image", ["gcr.io/distroless/python3-debian12:debug-nonroot",
+                                   "ghcr.io/acme/etl:1.4.0"])
+def test_a_job_image_with_a_shell_or_not_known_to_lack_one_is_accepted(image):
+    job = evaluate(setup_job(image)).container("prefect-migrate")
+    assert job["command"][:2] == ["sh", "-c"]  # what the refusal is about
