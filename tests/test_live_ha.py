@@ -46,10 +46,17 @@ def ha_missing() -> str | None:
     return live_missing()
 
 
+# The stuck-run sweeper judges PENDING runs after 5 min in production; 45 s here.
+FAST_SWEEP = {"PREFECT_STACK_SWEEP_PENDING_SECONDS": "45", "PREFECT_STACK_SWEEP_INTERVAL_SECONDS": "5"}
+
+
 @pytest.fixture(scope="module")
 def ha(tmp_path_factory) -> Iterator[Running]:
     require(ha_missing(), "the HA live suite")
-    yield from live_stack("prod", tmp_path_factory.mktemp("live-ha"), ha_overrides())
+    overrides = ha_overrides()
+    server = overrides["server"]
+    overrides["server"] = {**server, "env": {**server.get("env", {}), **FAST_SWEEP}}
+    yield from live_stack("prod", tmp_path_factory.mktemp("live-ha"), overrides)
 
 
 def _package_versions(venv) -> dict[str, str]:
@@ -159,3 +166,15 @@ def test_after_postgres_and_redis_outages_new_flow_runs_are_fully_recorded_unatt
             {"COMPLETED", "FAILED", "CRASHED"} and time.monotonic() < deadline:
         time.sleep(3)
     assert final["state"] == "COMPLETED", final  # the run that spanned both outages finished
+
+
+def test_a_run_left_pending_without_a_process_is_crashed_so_it_frees_its_slot(ha):
+    """The sweeper in the services processes (components/assets/prefect_sweeper.py): the
+    pool's concurrency counts PENDING runs, and nothing in Prefect ends this one."""
+    run = ha_client(ha, "strand")["id"]
+    deadline = time.monotonic() + 180
+    while (found := ha_client(ha, "flow-runs", run)[0])["state"] == "PENDING" and \
+            time.monotonic() < deadline:
+        time.sleep(3)
+    assert found["state"] == "CRASHED", found
+    assert "PENDING for over 45s" in found["message"], found

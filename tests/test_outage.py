@@ -154,3 +154,40 @@ def test_sweeper_crashes_runs_stuck_pending_or_silent_running_and_nothing_else(t
                              "silent_running": "RUNNING", "old_completed": "COMPLETED"}
     assert "PENDING for over 300s" in out["message"]
     assert "marked CRASHED" in result.stderr
+
+
+GUARDED = """
+import asyncio, sys
+sys.argv = ["guard"]
+sys.path.insert(0, {assets!r})
+import prefect_guard
+prefect_guard.install()
+from prefect.server.services.base import RunInWebservers, Service
+
+Service.enabled_services = classmethod(lambda cls: [])
+async def main():
+    async with RunInWebservers.running():  # an API replica's webserver-only set
+        await asyncio.sleep(2)
+    print("webserver-only set stopped", file=sys.stderr, flush=True)
+    async with Service.running():  # the services process
+        await asyncio.sleep(2)
+asyncio.run(main())
+"""
+
+
+def test_the_guard_runs_the_sweeper_with_all_services_only_and_it_outlives_a_dead_database(
+        tmp_path):
+    needs_live_prefect()
+    script = tmp_path / "guarded.py"
+    script.write_text(GUARDED.format(assets=str(ASSETS)))
+    env = {"PATH": os.environ["PATH"], "PREFECT_HOME": str(tmp_path),
+           "PREFECT_STACK_GUARD_STATUS": str(tmp_path / "status.json"),
+           "PREFECT_SERVER_DATABASE_CONNECTION_URL":  # nothing listens there: an outage
+               "postgresql+asyncpg://prefect:x@127.0.0.1:9/prefect",
+           **outage.sweeper_env(), "PREFECT_STACK_SWEEP_INTERVAL_SECONDS": "0.3"}
+    result = subprocess.run([str(LIVE_PYTHON), str(script)], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    before, _, after = result.stderr.partition("webserver-only set stopped")
+    assert "prefect-stack sweeper" not in before
+    assert after.count("prefect-stack sweeper: sweep failed") >= 2, result.stderr[-3000:]

@@ -5,6 +5,7 @@ document.
     python ha_client.py runs POOL FLOW_DIR COUNT      flows/tasks.py COUNT times, one by one
     python ha_client.py start POOL FLOW_DIR N PAUSE   one long run, not waited for
     python ha_client.py flow-runs ID[,ID...]          their states
+    python ha_client.py strand                        a run left PENDING with no process
     python ha_client.py submit POOL FLOW_DIR COUNT OUT   COUNT runs at once, ids to OUT
     python ha_client.py census OUT                    their states and task runs
     python ha_client.py events URL_A URL_B            emit through A, subscribe on B
@@ -120,6 +121,7 @@ async def census(ids_file: str) -> dict:
                     flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=100):
                 out[str(run.id)] = {
                     "state": run.state.type.value if run.state else None,
+                    "message": run.state.message if run.state else None,
                     "start": run.start_time.timestamp() if run.start_time else None,
                     "end": run.end_time.timestamp() if run.end_time else None,
                     "deployment": str(run.deployment_id), "tasks": 0}
@@ -181,17 +183,35 @@ async def schedule(pool: str, flow_dir: str, every: str, wait: str) -> dict:
             "starts": sorted(str(r.expected_start_time) for r in found)}
 
 
+async def strand() -> dict:
+    """A run PENDING with no process behind it: what a worker leaves when its PENDING write
+    committed but the answer was lost (outage, killed replica) and its retry was refused."""
+    from prefect import flow
+    from prefect.states import Pending
+
+    @flow(name="stranded")
+    def stranded() -> None:
+        pass
+
+    async with get_client() as client:
+        run = await client.create_flow_run(stranded)
+        await client.set_flow_run_state(run.id, Pending(), force=True)
+    return {"id": str(run.id)}
+
+
 async def flow_runs(ids: str) -> list[dict]:
     async with get_client() as client:
         found = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
             id=FlowRunFilterId(any_=[UUID(i) for i in ids.split(",")])))
-    return [{"id": str(r.id), "state": r.state.type.value if r.state else None} for r in found]
+    return [{"id": str(r.id), "state": r.state.type.value if r.state else None,
+             "message": r.state.message if r.state else None} for r in found]
 
 
 def main(argv: list[str]) -> None:
     command, *args = argv
     handler = {"runs": runs, "start": start, "events": events, "schedule": schedule,
-               "flow-runs": flow_runs, "submit": submit, "census": census}[command]
+               "flow-runs": flow_runs, "submit": submit, "census": census,
+               "strand": strand}[command]
     print(json.dumps(asyncio.run(handler(*args))))
 
 
