@@ -121,6 +121,15 @@ def test_the_admin_password_is_set_when_the_database_is_created_and_read_from_a_
     assert call(grafana.Grafana(), "/grafana/api/datasources", auth="admin:from-file")[0] == 200
 
 
+def test_form_sign_in_works_only_while_the_login_form_is_enabled(emitted, monkeypatch):
+    def login(password: str) -> int:
+        body = json.dumps({"user": "admin", "password": password}).encode()
+        return grafana.Grafana().handle("POST", "/grafana/login", {}, body)[0]
+    assert login("secret") == 401  # as emitted: the proxy's login is the only one
+    monkeypatch.setenv("GF_AUTH_DISABLE_LOGIN_FORM", "false")
+    assert (login("secret"), login("wrong")) == (200, 401)
+
+
 def test_the_sub_path_is_served_only_when_serve_from_sub_path_is_on(emitted, monkeypatch):
     assert call(grafana.Grafana(), "/grafana/api/health")[0] == 200
     monkeypatch.setenv("GF_SERVER_SERVE_FROM_SUB_PATH", "false")

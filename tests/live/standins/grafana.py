@@ -10,7 +10,8 @@ where Grafana fails: an invalid datasource or provider file stops the start; a d
 that cannot be read is logged and skipped; a panel's query against an unknown datasource uid,
 a bad datasource URL or a Prometheus error comes back as that query's error. The HTTP API is
 the part of Grafana's the tests use: `/api/health` (open), and behind Grafana's sign-in
-(anonymous role, basic auth, or the session of `POST /login`): `/api/search`,
+(anonymous role, basic auth unless disabled, or the session of `POST /login` unless the
+login form is disabled): `/api/search`,
 `/api/dashboards/uid/<uid>`, `/api/dashboards/home`, `/api/datasources` (admins) and
 `/api/ds/query`, which runs a panel's PromQL targets through the datasource URL with
 Prometheus' HTTP API as Grafana's Prometheus plugin does. It renders no UI.
@@ -293,6 +294,7 @@ class Grafana:
         self.anonymous_role = (setting("auth.anonymous", "org_role", "Viewer")
                                if flag("auth.anonymous", "enabled", False) else None)
         self.basic_auth = flag("auth.basic", "enabled", True)
+        self.login_form = not flag("auth", "disable_login_form", False)
         log(f"{len(self.datasources)} datasource(s), {len(self.dashboards)} dashboard(s); "
             f"root {root}, serving from sub path {self.serve_from_sub_path}")
 
@@ -336,8 +338,10 @@ class Grafana:
         if route == "/api/health":
             return 200, {"database": "ok", "version": "stand-in", "commit": "stand-in"}, {}
         if route == "/login" and method == "POST":
+            # Grafana has no form sign-in at all when the login form is disabled.
             given = json.loads(body or b"{}")
-            if not valid_login(self.users, given.get("user", ""), given.get("password", "")):
+            if not self.login_form or not valid_login(self.users, given.get("user", ""),
+                                                      given.get("password", "")):
                 return 401, {"message": "Invalid username or password"}, {}
             token = secrets.token_hex(16)
             self.sessions[token] = given["user"]
