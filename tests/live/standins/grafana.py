@@ -255,9 +255,8 @@ def run_query(datasources: dict[str, dict], body: dict) -> tuple[int, dict]:
         ref = target.get("refId", "A")
         wanted = target.get("datasource")
         uid = wanted.get("uid") if isinstance(wanted, dict) else wanted
-        ds = (datasources.get(uid) if uid else next(
-            (d for d in datasources.values() if d.get("isDefault")), None)) or next(
-            (d for d in datasources.values() if d["name"] == uid), None)
+        ds = next((d for d in datasources.values()
+                   if (uid in (d["uid"], d["name"]) if uid else d.get("isDefault"))), None)
         if ds is None:
             return 404, {"message": f"Data source not found: {uid!r}"}
         if ds["type"] != "prometheus":
