@@ -19,6 +19,7 @@ from components import (
     postgres_start,
     scaleout,
     traefik,
+    tuning,
 )
 from components.config import (
     AppApiSettings,
@@ -313,6 +314,9 @@ def pool_setup_command(pool: WorkerPoolSettings) -> tuple[str, ...]:
     """Create (or update) the pool with its type and concurrency limit before workers start."""
     name = shlex.quote(pool.name)
     script = f"prefect work-pool create {name} --type {pool.type} --overwrite"
+    if pool.flow_run_command is not None:
+        script = (f"{tuning.pool_template_pipe(pool.flow_run_command)} | {script} "
+                  "--base-job-template /dev/stdin")
     if pool.concurrency_limit is not None:
         script += f" && prefect work-pool set-concurrency-limit {name} {pool.concurrency_limit}"
     else:
