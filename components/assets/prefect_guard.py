@@ -1,13 +1,16 @@
 """prefect-stack guard: run a Prefect server or services command so that a process whose
 background services stopped is seen (health check) and replaced (exit -> restart policy).
 
-Why: after a PostgreSQL outage Prefect 3.8.8's event persister and task-run recorder can end
-(the database driver surfaces the lost connection as CancelledError, which their consume loop
-does not catch). The process keeps answering /api/health, but records no task runs or events
-until it is restarted. Docker does not restart an unhealthy container, so the guard exits the
-process once a service has been dead for PREFECT_STACK_GUARD_GRACE_SECONDS and the
-container's `restart: unless-stopped` starts a fresh one. Uploaded into the container; needs
-only the Prefect in the image.
+Why: a Prefect process can stop recording while it keeps answering /api/health: a
+background service's task can end (Prefect 3.8.8's consume loops do not catch the
+CancelledError a database driver may raise), or every task stays alive while recording
+stalls (a consumer stuck in its handler, events held unwritten; after a PostgreSQL outage the
+task-run recorder's backlog held back every new task run until a restart, see
+scaleout.SERVER_OUTAGE_ENV for the settings that fix that one). So the guard watches the
+services' tasks and progress (`Progress`), and exits the process once a service has been dead,
+or recording stalled, for PREFECT_STACK_GUARD_GRACE_SECONDS: Docker does not restart an
+unhealthy container, but the container's `restart: unless-stopped` starts a fresh one.
+Uploaded into the container; needs only the Prefect in the image.
 
     python prefect_guard.py run prefect server start [--no-services]
     python prefect_guard.py run prefect server services start
