@@ -23,6 +23,10 @@ RESOLVER = "letsencrypt"
 DASHBOARD_PORT = 8080
 PING_PORT = 8082
 STAGING_CA = "https://acme-staging-v02.api.letsencrypt.org/directory"
+# Re-send a request that never reached a replica (Traefik's default), and also an idempotent
+# one the replica died while answering: its reset connection is a 502, retried with `status`
+# (Traefik >= 3.7; POST and PATCH never are, they may have taken effect).
+RETRY = {"attempts": 4, "initialInterval": "250ms", "status": ["502"]}
 
 
 def static_config(proxy: ProxySettings) -> dict[str, Any]:
@@ -82,7 +86,7 @@ def dynamic_config(routes: list[Route], proxy: ProxySettings, username: str,
                 "permanent": True}}
             chain.insert(0, f"{name}-slash")
         if route.upstreams:
-            middlewares[f"{name}-retry"] = {"retry": {"attempts": 4, "initialInterval": "250ms"}}
+            middlewares[f"{name}-retry"] = {"retry": RETRY}
             chain.append(f"{name}-retry")
         if route.strip_prefix and not route.is_fallback:
             middlewares[f"{name}-strip"] = {"stripPrefix": {"prefixes": [route.prefix]}}

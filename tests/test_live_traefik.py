@@ -50,7 +50,7 @@ def proxied(tmp_path_factory) -> Iterator[Running]:
 
 def request(running: Running, path: str, auth: str | None = None, port: int | None = None,
             method: str = "GET", headers: dict | None = None
-            ) -> tuple[int, dict[str, str], bytes]:
+            ) -> tuple[int, http.client.HTTPMessage, bytes]:
     """One request to the stack's origin (or localhost:`port` in plain HTTP), headers kept."""
     if port is None:
         conn = http.client.HTTPSConnection("localhost", 443, timeout=15, context=running.ssl)
@@ -63,7 +63,7 @@ def request(running: Running, path: str, auth: str | None = None, port: int | No
     response = conn.getresponse()
     body = response.read()
     conn.close()
-    return response.status, dict(response.getheaders()), body
+    return response.status, response.headers, body
 
 
 def test_proxy_is_the_real_traefik_of_the_default_image_reading_the_emitted_files(proxied):

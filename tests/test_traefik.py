@@ -25,9 +25,34 @@ ROUTES = [PREFECT, Route("/api", "api", 8000, strip_prefix=True),
           Route("/flower", "flower", 5555, auth=True), Route("/", "web", 80)]
 
 
+# Middleware options newer than the vendored schema (SchemaStore, 2026-08-07): the retry
+# `status` of Traefik 3.7. The real Traefik 3.7.15 loads them (tests/test_traefik_binary.py).
+NEWER_THAN_SCHEMA = {"retry": {"status"}}
+
+
 def validate(document: dict, schema_file: str) -> None:
     schema = json.loads((SCHEMAS / schema_file).read_text())
-    jsonschema.Draft7Validator(schema).validate(document)
+    jsonschema.Draft7Validator(schema).validate(without_newer_options(document))
+
+
+def without_newer_options(document: dict) -> dict:
+    middlewares = document.get("http", {}).get("middlewares", {})
+    trimmed = {name: {kind: {k: v for k, v in options.items()
+                             if k not in NEWER_THAN_SCHEMA.get(kind, set())}
+                      for kind, options in middleware.items()}
+               for name, middleware in middlewares.items()}
+    return {**document, "http": {**document["http"], "middlewares": trimmed}} if middlewares \
+        else document
+
+
+def test_only_the_listed_newer_options_are_left_out_of_schema_validation():
+    document = {"http": {"middlewares": {"r": {"retry": {"attempts": 4, "status": ["502"]}},
+                                         "s": {"stripPrefix": {"prefixes": ["/a"]}}}}}
+    assert without_newer_options(document)["http"]["middlewares"] == {
+        "r": {"retry": {"attempts": 4}}, "s": {"stripPrefix": {"prefixes": ["/a"]}}}
+    with pytest.raises(jsonschema.ValidationError):  # anything else still fails the schema
+        validate({"http": {"middlewares": {"r": {"retry": {"attempts": 4, "timeout": "1s"}}}}},
+                 "traefik-v3-file-provider.json")
 
 
 @pytest.mark.parametrize("tls", ["internal", "acme", "off"])
@@ -92,6 +117,19 @@ def test_dashboard_is_off_by_default_and_behind_auth_on_its_own_entrypoint():
     assert traefik.static_config(proxy)["api"] == {"dashboard": True}
     router = dynamic(traefik={"dashboard": True})["routers"]["dashboard"]
     assert router["entryPoints"] == ["dashboard"] and router["middlewares"] == ["auth"]
+
+
+def test_replicas_retry_a_reset_idempotent_request_but_never_a_post():
+    """Seen with the real Traefik: a replica killed while answering resets the connection,
+    a 502 that the default retry (only requests never sent) passes to the client."""
+    replicated = [Route("/prefect", "prefect-server", 4200, upstreams=("s1", "s2"),
+                        health_path="/prefect/api/health")]
+    proxy = ProxySettings.model_validate({"kind": "traefik", "tls": "internal"})
+    http = traefik.dynamic_config(replicated, proxy, "admin", "pw")["http"]
+    retry = http["middlewares"]["prefect-server-prefect-retry"]["retry"]
+    assert retry["status"] == ["502"] and not retry.get("retryNonIdempotentMethod")
+    assert "prefect-server-prefect-retry" in http["routers"]["prefect-server-prefect"][
+        "middlewares"]
 
 
 def test_acme_routers_name_the_stack_domain_for_their_certificate():

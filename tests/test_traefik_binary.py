@@ -15,6 +15,7 @@ import json
 import re
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -67,9 +68,18 @@ def free_port() -> int:
 
 class Upstream(BaseHTTPRequestHandler):
     """Answers like tests/live/standins/echo.py (the route's service and port, the path it
-    received) plus the Authorization header it got; echoes one websocket frame."""
+    received) plus the Authorization header it got; echoes one websocket frame. Once its
+    server is `dying`, it dies on the next request as a killed process does: the connection
+    is reset after the request was sent, and nothing listens any more."""
 
     def do_GET(self) -> None:
+        if getattr(self.server, "dying", False):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()  # RST
+            self.close_connection = True
+            threading.Thread(target=stop, args=(self.server,), daemon=True).start()
+            return
         if self.headers.get("Upgrade", "").lower() == "websocket":
             self.send_response(101)
             self.send_header("Upgrade", "websocket")
@@ -90,6 +100,11 @@ class Upstream(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+def stop(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
 
 
 def upstream(host: str, port: int, answer: dict) -> ThreadingHTTPServer:
@@ -249,8 +264,7 @@ def routed_traefik(workdir: Path) -> Iterator[Loopback]:
     finally:
         for group in servers.values():
             for server in group:
-                server.shutdown()
-                server.server_close()
+                stop(server)
 
 
 @pytest.fixture(scope="module")
@@ -322,16 +336,16 @@ def test_websocket_to_an_auth_route_needs_the_login(routed):
 # --- failover: two Prefect replicas, one dies during a stream of requests ----------------
 
 def test_killing_one_prefect_replica_fails_none_of_a_stream_of_requests(tmp_path):
-    """Traefik's health check takes the dead replica out and its retry middleware re-sends
-    what reached it meanwhile: every one of 300 sequential requests answers 200, both
-    replicas served before the kill, and Traefik reports the dead one DOWN."""
+    """The replica dies while answering one of them: Traefik's retry middleware re-sends that
+    one and those it cannot connect to, its health check takes the dead replica out. Every
+    one of 300 sequential requests answers 200, both replicas served before the death, and
+    Traefik reports the dead one DOWN."""
     with routed_traefik(tmp_path) as proxy:
         first, second = proxy.upstreams["prefect-server-prefect"]
         seen, failed = [], []
         for i in range(300):
             if i == 100:
-                first.shutdown()
-                first.server_close()  # connections to it are refused from now on
+                first.dying = True
             status, _, body = proxy.request("/prefect/api/admin/version", auth=LOGIN)
             if status != 200:
                 failed.append((i, status))
