@@ -7,7 +7,7 @@ time; prints figures and a verdict (exit code 1 when it fails).
 
 Before the soak: trigger->COMPLETED p50 over 5 runs one at a time (through the proxy with
 auth) and PSS memory of the stack at rest. Then all runs are submitted at once (two workers,
-pool limit 8); as a quarter, half and three quarters of them reach a final state, one API
+pool limit 8); as a fifth, two and three fifths of them reach a final state, one API
 replica is killed (the restart policy restarts it), PostgreSQL is stopped for `--outage` s,
 then Redis. The stack runs with its shipped settings (components/outage.py: client retries,
 heartbeats, the stuck-run sweeper); `--sweep-pending` shortens the sweeper's PENDING limit
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -91,7 +92,7 @@ def soak(stack: Running, runs: int, seconds: float, deadline: float, workdir: Pa
     while time.monotonic() - started < deadline:
         census = census_now(stack, ids) or census
         finished = sum(r["state"] in FINAL for r in census["runs"].values())
-        if step < 3 and finished >= runs * (step + 1) / 4:
+        if step < 3 and finished >= runs * (step + 1) / 5:
             at = time.monotonic() - started
             what = disrupt(stack, step, seconds)
             took = wait_recovered(stack)
@@ -154,6 +155,7 @@ def main() -> None:
     parser.add_argument("--outage", type=float, default=60, help="seconds PostgreSQL/Redis are down")
     parser.add_argument("--deadline", type=float, default=1200, help="seconds for the soak")
     parser.add_argument("--sweep-pending", type=float, help="the sweeper's PENDING limit (s)")
+    parser.add_argument("--keep-logs", type=Path, help="copy the containers' logs here")
     args = parser.parse_args()
     overrides = ha_overrides(worker_replicas=2)
     if args.sweep_pending:
@@ -164,6 +166,8 @@ def main() -> None:
         print("== HA stack: 2 API replicas, 2 services, Redis, PostgreSQL, 2 workers, Caddy")
         baseline(stack)
         passed = soak(stack, args.runs, args.outage, args.deadline, Path(workdir))
+        if args.keep_logs:
+            shutil.copytree(Path(workdir) / "logs", args.keep_logs, dirs_exist_ok=True)
     sys.exit(0 if passed else 1)
 
 

@@ -20,10 +20,10 @@ from components.spec import FileUpload
 MAX_RETRIES = 7
 # During a PostgreSQL outage the server answers 503 only for errors it recognises as
 # retryable (`is_client_retryable_exception`: DBAPIError, asyncpg's lost-connection errors);
-# anything else from a dead database (a refused connect surfacing as OSError or
-# CancelledError) answers 500, which clients do not retry by default: the state write or log
-# batch of that moment was lost (seen as runs stuck PENDING in bench/soak.py). A genuine 500
-# (a bug) is then retried for up to about 4 minutes before the client sees it.
+# a connect to a stopped PostgreSQL fails as CancelledError or TimeoutError instead (seen in
+# the server log of bench/soak.py: set_state, /logs, get_scheduled_flow_runs answered 500),
+# and 500 is not retried by default: the state write or log batch of that moment was lost.
+# A genuine 500 (a bug) is then retried for up to about 4 minutes before the client sees it.
 RETRY_EXTRA_CODES = "500"
 # Every flow run sends a `prefect.flow-run.heartbeat` event this often (3.8.8's default is
 # 180 s, minimum 30 s): the sweeper tells a dead RUNNING run from a live one by them.
