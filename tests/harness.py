@@ -6,6 +6,7 @@ tell a secret input from a plain one.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from components.dryrun import stack_file as read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 _EVALUATIONS: dict[str, Evaluation] = {}
+_STACK_FILES: dict[tuple[str, int], tuple[dict[str, Any], list[str]]] = {}
 
 
 def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None,
@@ -49,6 +51,12 @@ def known_secret(key: str) -> str:
 
 
 def stack_file(name: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """A committed stack file's config; `secure:` entries become known test secrets."""
-    config, secure = read_stack_file(ROOT / name)
+    """A committed stack file's config; `secure:` entries become known test secrets. Parsed
+    once per file version (the pure-Python YAML parser took seconds over the suite's hundreds
+    of reads); each caller gets its own copy to change."""
+    path = ROOT / name
+    version = (str(path), path.stat().st_mtime_ns)
+    if version not in _STACK_FILES:
+        _STACK_FILES[version] = read_stack_file(path)
+    config, secure = copy.deepcopy(_STACK_FILES[version])
     return config, {key: known_secret(key) for key in secure}
