@@ -79,13 +79,17 @@ def test_flow_deployed_to_the_pool_runs_to_completed_with_its_result(running):
 def test_ui_in_a_browser_logs_in_once_shows_dashboard_and_flow_run_on_the_stack_origin(running):
     """Chromium as a new user: one login (Prefect's form, never the proxy's basic-auth
     prompt), the dashboard and a flow run with its logs, and not one request off the stack's
-    origin or outside Prefect's path (the analytics and favicon exceptions: live/browser.py)."""
+    origin or outside Prefect's path (the favicon exception: live/browser.py). The proxy's
+    Content-Security-Policy refuses the v2 UI's analytics config fetch before it is sent, and
+    nothing else: no other violation, no script error (the flow-run graph needs eval)."""
     require_browser()
     who = f"{running.name}-browser"
     flow_run = running.client("run", running.pool, FLOW_DIR, who)
     visit = visit_ui(running.outputs["uiUrl"], running.origin, running.login, running.pool,
                      flow_run["id"], f"hello, {who}")
     assert visit.log.wrong == []
+    assert visit.log.analytics == [] and visit.log.analytics_blocked_by_csp  # never sent
+    assert visit.log.unexpected_violations == [] and visit.log.page_errors == []
     assert visit.log.challenges == []  # no proxy basic-auth prompt
     assert visit.logins == (1 if running.login else 0)
     assert visit.failures_after_login == []
@@ -182,13 +186,16 @@ def test_prometheus_is_behind_the_login_and_scrapes_prefect_and_the_exporter(run
 
 
 def test_completed_runs_metric_increases_after_a_flow_run(running):
+    """In Prometheus, and on the dashboard's panel as Grafana shows it."""
     _monitored(running)
     assert _poll(lambda: _query(running, 'up{job="prefect-exporter"} == 1')), "exporter not scraped"
     before = _value(running, monitoring.COMPLETED_RUNS)
+    panel_before = _completed_panel(running)
     result = running.client("run", running.pool, FLOW_DIR, f"{running.name}-metric")
     assert result["state"] == "COMPLETED", result
     after = _poll(lambda: (v := _value(running, monitoring.COMPLETED_RUNS)) > before and v)
     assert after, f"{monitoring.COMPLETED_RUNS} stayed at {before}"
+    assert _poll(lambda: _completed_panel(running) > panel_before), f"panel stayed at {panel_before}"
 
 
 def test_every_dashboard_query_returns_data_from_the_live_prometheus(running):
@@ -200,6 +207,71 @@ def test_every_dashboard_query_returns_data_from_the_live_prometheus(running):
         for metric in set(re.findall(r"\b(?:prefect|process)_[a-z_]+\b|\bup\b", expr)):
             series = f'count({{__name__="{metric}"}})'
             assert _poll(lambda q=series: _query(running, q), timeout=30), f"{title}: {metric}"
+
+
+def _grafana(running: Running, path: str, query: dict | None = None) -> tuple[int, object]:
+    """Grafana's HTTP API through the proxy with the stack login; `query` is POSTed."""
+    status, body = running.get(f"/grafana{path}", method="POST" if query else "GET",
+                               body=json.dumps(query).encode() if query else None)
+    return status, json.loads(body)
+
+
+def _panel_data(running: Running, panel: dict) -> dict[str, dict]:
+    """A panel's targets as Grafana's frontend runs them (`/api/ds/query`), last 5 minutes."""
+    targets = [{"datasource": panel.get("datasource"), **t} for t in panel["targets"]]
+    status, answer = _grafana(running, "/api/ds/query",
+                              {"queries": targets, "from": "now-5m", "to": "now"})
+    assert status == 200, answer
+    return answer["results"]
+
+
+def _has_data(results: dict[str, dict]) -> bool:
+    return all(r.get("status") == 200 and any(f["data"]["values"][1] for f in r["frames"])
+               for r in results.values())
+
+
+def _completed_panel(running: Running) -> float:
+    """The latest value of the dashboard's completed-runs panel, through Grafana."""
+    status, answer = _grafana(running, f"/api/dashboards/uid/{monitoring.DASHBOARD_UID}")
+    assert status == 200, answer
+    panel = next(p for p in answer["dashboard"]["panels"]
+                 if p["targets"][0]["expr"] == monitoring.COMPLETED_RUNS)
+    (result,) = _panel_data(running, panel).values()
+    assert result.get("status") == 200, result
+    (frame,) = result["frames"]
+    return frame["data"]["values"][1][-1]
+
+
+def test_grafana_behind_the_login_serves_the_dashboard_and_every_panel_returns_data(running):
+    """Grafana (tests/live/standins/grafana.py) provisioned from the emitted files, after the
+    flow runs above: health through the proxy route behind the login, the dashboard listed,
+    each panel's queries answered with data by the live Prometheus through the provisioned
+    datasource, and no second login: Grafana's own admin login is refused, even with the
+    emitted admin password (login form and basic auth off). (The completed-runs panel
+    rising after a run: test_completed_runs_metric_increases_after_a_flow_run.)"""
+    _monitored(running)
+    grafana = running.container("grafana")
+    assert running.get("/grafana/api/health", auth=None)[0] == 401  # the proxy's login
+    assert _grafana(running, "/api/health") == (200, {"database": "ok", "version": "stand-in",
+                                                       "commit": "stand-in"})
+    status, found = _grafana(running, "/api/search?type=dash-db")
+    assert status == 200 and [d["uid"] for d in found] == [monitoring.DASHBOARD_UID], found
+    assert found[0]["url"].startswith("/grafana/d/")
+    status, answer = _grafana(running, f"/api/dashboards/uid/{monitoring.DASHBOARD_UID}")
+    assert status == 200, answer
+    panels = answer["dashboard"]["panels"]
+    assert len(panels) == len(monitoring.panels())
+    for panel in panels:
+        assert _poll(lambda p=panel: _has_data(_panel_data(running, p)), timeout=30), (
+            panel["title"], _panel_data(running, panel))
+
+    def login(password: str) -> str:
+        body = json.dumps({"user": grafana.env["GF_SECURITY_ADMIN_USER"], "password": password})
+        return running.stack.processes[grafana.name].exec(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-d", body,
+             "-H", "Content-Type: application/json",
+             "http://localhost:3000/grafana/login"]).stdout
+    assert login(grafana.env["GF_SECURITY_ADMIN_PASSWORD"]) == "401"
 
 
 def test_postgres_runs_with_the_configured_max_connections_and_prefect_within_its_pools(running):
