@@ -77,6 +77,8 @@ def _route_block(route: Route, username: str, password_key: str) -> list[str]:
         inner += _auth_lines(username, password_key)
     if route.strip_prefix and not route.is_fallback:
         inner.append(f"uri strip_prefix {route.prefix}")
+    if route.content_security_policy:
+        inner.append(f'header Content-Security-Policy "{route.content_security_policy}"')
     inner += _reverse_proxy(route)
     indented = [f"{INDENT}{line}" for line in inner]
     if route.is_fallback:

@@ -580,7 +580,9 @@ class ProxySettings(Section):
     bind_address: HostIp = Field("127.0.0.1", description="Host address for ports 80/443.")
     http_port: Port = Field(80, description="Host port for HTTP.")
     https_port: Port = Field(443, description="Host port for HTTPS.")
-    security_headers: bool = Field(True, description="Add nosniff/frame/referrer/HSTS headers.")
+    security_headers: bool = Field(
+        True, description="Add nosniff/frame/referrer/HSTS headers, and a Content-Security-Policy "
+        "on Prefect's UI (its browser may then reach only the stack's origin).")
     compression: bool = Field(True, description="Compress responses (zstd, gzip).")
     traefik: TraefikSettings = Field(TraefikSettings(), description="Traefik-only settings.")
     resources: Resources = Field(Resources(memoryMb=256), description="Limits.")

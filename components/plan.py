@@ -13,6 +13,7 @@ import shlex
 from components import (
     backups,
     caddy,
+    csp,
     hygiene,
     monitoring,
     outage,
@@ -483,7 +484,8 @@ def prefect_route(cfg: StackConfig) -> Route:
     return Route(prefix=cfg.server.base_path, service=SERVER, port=cfg.server.port,
                  strip_prefix=False, auth=False, source="server.basePath",
                  upstreams=scaleout.api_upstreams(cfg, SERVER),
-                 health_path=f"{api_path(cfg)}/health")
+                 health_path=f"{api_path(cfg)}/health",
+                 content_security_policy=csp.prefect_ui_policy(cfg.proxy.security_headers))
 
 
 def workload_routes(owner: AppApiSettings | ServiceSettings, path: str

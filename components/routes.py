@@ -24,6 +24,7 @@ class Route:
     # and retried by the proxy; empty: the one `service` name.
     upstreams: tuple[str, ...] = ()
     health_path: str | None = None
+    content_security_policy: str | None = None  # sent with every response of the route
 
     @property
     def is_fallback(self) -> bool:

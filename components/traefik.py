@@ -91,6 +91,10 @@ def dynamic_config(routes: list[Route], proxy: ProxySettings, username: str,
         if route.strip_prefix and not route.is_fallback:
             middlewares[f"{name}-strip"] = {"stripPrefix": {"prefixes": [route.prefix]}}
             chain.append(f"{name}-strip")
+        if route.content_security_policy:
+            middlewares[f"{name}-csp"] = {"headers": {
+                "contentSecurityPolicy": route.content_security_policy}}
+            chain.append(f"{name}-csp")
         base = {"entryPoints": entry, "service": name}
         if tls is not None:
             base["tls"] = tls

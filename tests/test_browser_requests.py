@@ -49,3 +49,15 @@ def test_error_responses_and_basic_auth_challenges_are_recorded():
     log.response(401, "https://localhost/prefect/", {"WWW-Authenticate": 'Basic realm="x"'})
     assert log.failed_responses == ["401 https://localhost/prefect/"]
     assert log.challenges == ["401 https://localhost/prefect/"]
+
+
+def test_csp_refusals_of_the_analytics_host_are_told_apart_from_refusals_the_ui_needs():
+    log = RequestLog("https://localhost", "/prefect")
+    config = "https://sr-client-cfg.amplitude.com/config/key?config_group=browser"
+    log.violation("connect-src", config)
+    log.violation("connect-src", "https://api2.amplitude.com/2/httpapi")  # an upload: not it
+    log.violation("script-src", "eval")
+    log.violation("worker-src", "blob")
+    assert log.analytics_blocked_by_csp == [f"connect-src {config}"]
+    assert log.unexpected_violations == ["connect-src https://api2.amplitude.com/2/httpapi",
+                                         "script-src eval", "worker-src blob"]

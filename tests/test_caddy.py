@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from harness import ROOT, evaluate, stack_file
 
-from components import plan
+from components import csp, plan
 from components.caddy import render_caddyfile
 from components.config import ProxySettings, StackConfig
 from components.loader import load
@@ -233,6 +233,15 @@ def test_live_prefect_route_keeps_its_prefix_and_leaves_the_login_to_prefect(liv
     status, _, body = get(port, "/prefect/")
     assert status == 200 and json.loads(body)["authorization"] is None
     assert get(health, "/healthz")[0] == 200
+
+
+def test_live_prefect_route_alone_sends_the_ui_content_security_policy(live_caddy):
+    """On Prefect's responses (components/csp.py), not on an app's it would break."""
+    port, _ = live_caddy
+    _, headers, _ = get(port, "/prefect/")
+    assert headers.get("Content-Security-Policy") == csp.PREFECT_UI_POLICY
+    _, headers, _ = get(port, "/api/items")
+    assert "Content-Security-Policy" not in headers
 
 
 def test_live_app_route_strips_its_prefix_without_auth(live_caddy):

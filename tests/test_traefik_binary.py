@@ -34,7 +34,7 @@ from live.gate import require
 from live.ha import ha_overrides
 from test_live_routes import ROUTE_TABLE, echo_service
 
-from components import plan, traefik
+from components import csp, plan, traefik
 from components.config import DEFAULT_TRAEFIK_IMAGE, StackConfig
 from components.routes import Route
 
@@ -289,6 +289,12 @@ def test_prefect_route_keeps_its_prefix_and_passes_the_login_to_prefect(routed):
     assert answer["authorization"] == "Basic " + base64.b64encode(LOGIN.encode()).decode()
     assert headers.get("X-Content-Type-Options") == "nosniff"
     assert routed.request("/prefect/")[0] == 200  # no proxy prompt before Prefect's own
+
+
+def test_prefect_route_alone_sends_the_ui_content_security_policy(routed):
+    """On Prefect's responses (components/csp.py), not on an app's it would break."""
+    assert routed.request("/prefect/")[1]["Content-Security-Policy"] == csp.PREFECT_UI_POLICY
+    assert routed.request("/api/items")[1]["Content-Security-Policy"] is None
 
 
 def test_auth_route_challenges_and_passes_the_stack_login(routed):

@@ -4,7 +4,10 @@ Playwright's own browser download (`playwright install`) cannot be reached from 
 machines, so the browser is /usr/bin/chromium (./run-tests installs it as root). Every request
 the page makes is recorded and checked against the stack's public origin and the UI's path;
 an HTTP request off the origin is aborted in the browser (nothing leaves the machine) and
-fails the test, as does a websocket opened anywhere else.
+fails the test, as does a websocket opened anywhere else. What the page's
+Content-Security-Policy refused (the browser's `securitypolicyviolation` events; such a
+request never reaches the network, nor the abort above) and uncaught script errors are
+recorded too: a policy too strict for the UI shows up there.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ WAIT_MS = 30_000  # for the UI to render API data; the live machine may be busy
 
 # The v2 UI (Prefect 3.8.8's default) initialises Amplitude on load, whatever
 # PREFECT_SERVER_ANALYTICS_ENABLED says, and Amplitude then fetches its remote config from
-# this host (field notes). The stack serves the UI as Prefect ships it and does not stop that
-# (a `Content-Security-Policy: connect-src 'self'` header in front would: Chromium then never
-# sends it); the browser test aborts it so nothing leaves the machine, and reports it apart
-# from wrong-host requests, so any other third-party host (an event upload) fails the test.
+# this host (field notes). Behind the stack's proxy the UI's Content-Security-Policy
+# (`connect-src 'self'`, components/csp.py) makes Chromium refuse it before sending: it is a
+# CSP violation, never a request. Where no proxy sets the policy (proxy.kind none), the
+# browser test aborts it so nothing leaves the machine, and reports it apart from wrong-host
+# requests, so any other third-party host (an event upload) fails the test.
 ANALYTICS_HOSTS = frozenset({"sr-client-cfg.amplitude.com", "sr-client-cfg.eu.amplitude.com"})
 # The v2 UI's flow-run page swaps the favicon for `/<state>.svg`, an absolute path that
 # ignores where the v2 UI is served (3.8.8, run-logs chunk; the files are in the v2 bundle,
@@ -34,6 +38,16 @@ ANALYTICS_HOSTS = frozenset({"sr-client-cfg.amplitude.com", "sr-client-cfg.eu.am
 # a 404 from the v1 UI. A favicon only; aborted and reported apart, like the analytics host.
 STATE_FAVICON = re.compile(r"^/(?:scheduled|pending|running|completed|failed|cancelled|"
                            r"cancelling|crashed|paused)\.svg$")
+
+
+# Reports each CSP refusal of the page to the test (Playwright binding), in every document.
+CSP_LISTENER = ("document.addEventListener('securitypolicyviolation', e => "
+                "window.prefectStackCspViolation(e.effectiveDirective, e.blockedURI));")
+
+
+def _analytics_refused(violation: str) -> bool:
+    directive, _, url = violation.partition(" ")
+    return directive == "connect-src" and urlsplit(url).hostname in ANALYTICS_HOSTS
 
 
 def browser_missing() -> str | None:
@@ -59,6 +73,21 @@ class RequestLog:
     wrong: list[str] = field(default_factory=list)  # off-origin or off-path: the failures
     failed_responses: list[str] = field(default_factory=list)  # "status url" with status >= 400
     challenges: list[str] = field(default_factory=list)  # responses asking for basic auth
+    csp_violations: list[str] = field(default_factory=list)  # "directive url" the CSP refused
+    page_errors: list[str] = field(default_factory=list)  # uncaught script errors
+
+    def violation(self, directive: str, blocked: str) -> None:
+        self.csp_violations.append(f"{directive} {blocked}")
+
+    @property
+    def analytics_blocked_by_csp(self) -> list[str]:
+        """The analytics host's fetches the page's CSP refused (connect-src)."""
+        return [v for v in self.csp_violations if _analytics_refused(v)]
+
+    @property
+    def unexpected_violations(self) -> list[str]:
+        """Anything else the CSP refused: the policy stops the UI from working."""
+        return [v for v in self.csp_violations if not _analytics_refused(v)]
 
     def judge(self, method: str, url: str) -> bool:
         """Record the request; True when it may go ahead (same origin, under the UI's path)."""
@@ -104,8 +133,13 @@ def chromium_page(log: RequestLog) -> Iterator[object]:
                     route.abort("blockedbyclient")
 
             context.route("**/*", route)
+            context.expose_binding("prefectStackCspViolation",
+                                   lambda _source, directive, blocked: log.violation(directive,
+                                                                                     blocked))
+            context.add_init_script(CSP_LISTENER)
             page = context.new_page()
             page.on("websocket", lambda ws: log.judge("WEBSOCKET", ws.url))
+            page.on("pageerror", lambda error: log.page_errors.append(str(error)))
             page.on("response", lambda r: log.response(r.status, r.url, r.headers))
             yield page
         finally:
@@ -150,7 +184,9 @@ def visit_ui(ui_url: str, origin: str, login: str | None, pool: str, flow_run_id
         except (Error, AssertionError) as err:  # Playwright's expect raises AssertionError
             raise AssertionError(f"{err}\nrefused requests: {log.wrong}\nfailed responses: "
                                  f"{log.failed_responses}\nbasic-auth challenges: "
-                                 f"{log.challenges}") from None
+                                 f"{log.challenges}\nCSP violations: "
+                                 f"{log.unexpected_violations}\nscript errors: "
+                                 f"{log.page_errors}") from None
         if password.count():
             logins += 1  # asked again after a page load: the login did not stick
         return Visit(log, logins, log.failed_responses[before:])
