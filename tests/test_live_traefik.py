@@ -7,6 +7,10 @@ service, a fallback `/`, `/api/v2` inside the app's `/api`) and a `flower` stand
 /flower with `auth: true`; the dashboard is on (its own entrypoint, behind the login). The
 same route table as through Caddy must hold, except that Traefik answers a bare prefix with
 301 (its permanent redirect for GET) where Caddy sends 308.
+
+CI runs the smoke (Traefik itself, a flow with Prefect's auth, the route table, an auth route:
+about 40 s with the stack's start); the rest carries the marker `extended` and gets its own
+stack with `./run-tests -m extended`.
 """
 
 from __future__ import annotations
@@ -92,17 +96,20 @@ def test_each_path_reaches_the_same_route_as_through_caddy(proxied, path, servic
     assert json.loads(body) == {"service": service, "port": port, "path": upstream_path}
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("prefix", ["/minio", "/minio-console", "/api/v2", "/prefect"])
 def test_a_bare_prefix_redirects_to_its_slash_form(proxied, prefix):
     status, headers, _ = request(proxied, prefix)
     assert (status, headers.get("Location")) == (301, f"https://localhost{prefix}/")
 
 
+@pytest.mark.extended
 def test_plain_http_redirects_to_https(proxied):
     status, headers, _ = request(proxied, "/prefect/", port=80)
     assert status in (301, 308) and headers["Location"] == "https://localhost/prefect/"
 
 
+@pytest.mark.extended
 def test_ui_is_served_under_the_sub_path_with_assets_that_load(proxied):
     status, _, body = request(proxied, "/prefect/")
     assert status == 200
@@ -114,6 +121,7 @@ def test_ui_is_served_under_the_sub_path_with_assets_that_load(proxied):
     assert status == 200 and json.loads(body)["api_url"] == "/prefect/api"
 
 
+@pytest.mark.extended
 def test_prefects_event_websockets_pass_through_traefik(proxied):
     """Emitted on /events/in and received on /events/out, both websockets through Traefik,
     authenticated inside the protocol by Prefect."""
@@ -122,6 +130,7 @@ def test_prefects_event_websockets_pass_through_traefik(proxied):
     assert result["received"] == result["sent"], result
 
 
+@pytest.mark.extended
 def test_prefects_route_has_no_proxy_prompt_and_its_api_its_own_login(proxied):
     path = "/prefect/api/flows/filter"
     status, headers, _ = request(proxied, path, method="POST")
@@ -139,6 +148,7 @@ def test_routes_with_auth_challenge_and_pass_the_stack_login(proxied):
     assert status == 200 and json.loads(body)["path"] == "/flower/tasks"
 
 
+@pytest.mark.extended
 def test_dashboard_on_its_own_port_is_behind_the_login(proxied):
     assert request(proxied, "/dashboard/", port=8080)[0] == 401
     status, _, body = request(proxied, "/api/http/routers", auth=proxied.login, port=8080)
