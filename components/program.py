@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pulumi
 
 from components.docker.stack import PrefectStack
 from components.errors import ConfigError
-from components.kubernetes.stack import KubernetesStack
 from components.loader import load, read_pulumi_config
+
+if TYPE_CHECKING:
+    from components.kubernetes.stack import KubernetesStack
 
 
 def run() -> PrefectStack | KubernetesStack:
@@ -17,6 +21,10 @@ def run() -> PrefectStack | KubernetesStack:
         # RunError prints the message alone: no traceback, and nothing was registered.
         raise pulumi.RunError(str(err)) from None
     if loaded.config.target.kind == "kubernetes":
+        # Imported here: pulumi_kubernetes's type modules take about a second to import, and
+        # a Docker stack (every deploy, render and test evaluation of one) never uses them.
+        from components.kubernetes.stack import KubernetesStack
+
         stack: PrefectStack | KubernetesStack = KubernetesStack("prefect", loaded)
     else:
         stack = PrefectStack("prefect", loaded)
