@@ -34,7 +34,7 @@ def prod_on_kubernetes() -> tuple[dict[str, Any], dict[str, str]]:
         "name": "flower", "image": "mher/flower:2.0.1", "port": 5555, "user": "65534",
         "healthCheck": {"http": {"path": "/flower/healthcheck"}},
         "route": {"prefix": "/flower", "auth": True}}]
-    config["proxy"] = {k: v for k, v in config["proxy"].items() if k != "bindAddress"}
+    config["proxy"] = {k: v for k, v in config["proxy"].items() if k not in ("bindAddress", "acme")}
     config["target"] = {"kind": "kubernetes",
                         "kubernetes": {"ingress": {"clusterIssuer": "letsencrypt-prod"}}}
     return config, secrets
