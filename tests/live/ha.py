@@ -26,7 +26,7 @@ def ha_overrides(api_replicas: int = 2, services_replicas: int = 2, worker_repli
                for w in config["workers"]]
     return {"server": {**config["server"], "replicas": api_replicas,
                        "servicesReplicas": services_replicas},
-            "database": {**config["database"], "pool": {"size": 5, "maxOverflow": 5}},
+            "database": {**config["database"], "pool": {"size": 2, "maxOverflow": 8}},
             "redis": {"enabled": True}, "workers": workers, "api": None, "monitoring": None}
 
 
