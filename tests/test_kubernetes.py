@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import subprocess
 from pathlib import Path
@@ -38,6 +39,17 @@ def prod_on_kubernetes() -> tuple[dict[str, Any], dict[str, str]]:
     config["target"] = {"kind": "kubernetes",
                         "kubernetes": {"ingress": {"clusterIssuer": "letsencrypt-prod"}}}
     return config, secrets
+
+
+@pytest.fixture(scope="module", autouse=True)
+def schemas_parsed_once():
+    """kubernetes-validate reads and parses its schema files (the large definitions file among
+    them) on every call, 20 ms an object: parse each once for this module. What is validated,
+    and how, stays the library's."""
+    original = kubernetes_validate.utils.schema_contents
+    kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(original)
+    yield
+    kubernetes_validate.utils.schema_contents = original
 
 
 @pytest.fixture(scope="module", params=["example", "prod"])
