@@ -5,6 +5,7 @@ check, restore). PostgreSQL dumps and restores run for real in tests/test_live_d
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -126,11 +127,22 @@ def script(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Complet
                           capture_output=True, text=True, timeout=60, check=False)
 
 
+def stamp_clock(workdir: Path) -> None:
+    """`date` as backup.sh asks it for a dump's stamp answers $TEST_STAMP (dumps are named by
+    the second: an injected clock, not a second's sleep between dumps); any other call, and
+    any call without $TEST_STAMP, is the real date."""
+    shim = workdir / "bin" / "date"
+    shim.write_text('#!/bin/sh\nif [ -n "$TEST_STAMP" ] && [ "$*" = "-u +%Y%m%dT%H%M%SZ" ]; then\n'
+                    f'  echo "$TEST_STAMP"\nelse\n  exec {shutil.which("date")} "$@"\nfi\n')
+    shim.chmod(0o755)
+
+
 def test_each_dump_is_a_consistent_copy_and_only_the_newest_are_kept(sqlite_backup):
     workdir, env = sqlite_backup
-    for _ in range(3):
-        assert script(workdir, env, "now").returncode == 0
-        time.sleep(1.05)  # dumps are named by the second
+    stamp_clock(workdir)
+    for second in (1, 2, 3):
+        stamped = {**env, "TEST_STAMP": f"20261130T0000{second:02d}Z"}
+        assert script(workdir, stamped, "now").returncode == 0
     kept = script(workdir, env, "list").stdout.split()
     assert len(kept) == 2 and kept == sorted(kept, reverse=True)
     copy = sqlite3.connect(workdir / "dumps" / "prefect" / kept[0])
