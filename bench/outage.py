@@ -6,10 +6,10 @@ whether new flow runs are fully recorded with no manual step.
 
 Prints: a run before the outage, the seconds until every container passes its health check
 again, which containers the restart policy restarted (the guard exits a Prefect process whose
-background services died or whose recording stalled), and each run after the outage with its state, task runs and log
-line. `--no-restart` sets the guard's grace to a day: its health check still turns the
-container unhealthy, but nothing restarts it (what plain Docker does with an unhealthy
-container), which reproduces the silent loss.
+background services died or whose recording stalled), and each run after the outage with its
+state, task runs and log line. `--no-restart` sets the guard's grace to a day: its health
+check still turns the container unhealthy, but nothing restarts it (what plain Docker does
+with an unhealthy container), which reproduces the silent loss.
 """
 
 from __future__ import annotations
