@@ -310,8 +310,11 @@ def test_the_same_keys_are_accepted_on_docker():
 
 # --- checkov ----------------------------------------------------------------------------------
 
-def checkov(objects: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
-    """One checkov run (≈20 s, most of it start-up). Offline: no download from its platform,
+CHECKOV_TEST = "test_checkov_finds_nothing_but_the_justified_skips_and_every_skip_is_needed"
+
+
+def start_checkov(objects: list[dict[str, Any]], workdir: Path) -> subprocess.Popen[str]:
+    """One checkov run (≈5 s CPU, most of it start-up). Offline: no download from its platform,
     and any request it still tries goes to a closed loopback port."""
     import os
 
@@ -323,10 +326,15 @@ def checkov(objects: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
     checkov_bin = Path(__file__).resolve().parent.parent / ".tools" / "checkov" / "bin" / "checkov"
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "HTTPS_PROXY": "http://127.0.0.1:9",
            "HTTP_PROXY": "http://127.0.0.1:9"}
-    out = subprocess.run([str(checkov_bin), "-f", str(path), "--framework", "kubernetes",
-                          "--skip-download", "--compact", "-o", "json"],
-                         capture_output=True, text=True, timeout=300, cwd=workdir, env=env)
-    report = json.loads(out.stdout)
+    return subprocess.Popen([str(checkov_bin), "-f", str(path), "--framework", "kubernetes",
+                             "--skip-download", "--compact", "-o", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=workdir, env=env)
+
+
+def report_of(process: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = process.communicate(timeout=300)
+    report = json.loads(out)
     return report[0] if isinstance(report, list) else report
 
 
@@ -349,22 +357,36 @@ def in_namespace(objects: list[dict[str, Any]], namespace: str) -> list[dict[str
     return out
 
 
-def test_checkov_finds_nothing_but_the_justified_skips_and_every_skip_is_needed(tmp_path):
+@pytest.fixture(scope="module", autouse=True)
+def checkov_run(request, tmp_path_factory):
+    """checkov starts with this module's first test and runs while the others do: the example
+    and prod as emitted, and the example again without its skip annotations, in one run (each
+    skip must silence a finding that is really there). Not started when its test is not
+    selected."""
+    if not any(item.name == CHECKOV_TEST for item in request.session.items):
+        yield None
+        return
     example = kubernetes_objects(evaluate(*stack_file(EXAMPLE), stack="k8s")).values()
     prod = kubernetes_objects(evaluate(*prod_on_kubernetes(), stack="prod")).values()
     as_emitted = in_namespace([*example], "example") + in_namespace([*prod], "prod")
-    for obj in as_emitted:
-        for key, value in (obj["metadata"].get("annotations") or {}).items():
-            if key.startswith("checkov.io/skip"):
-                assert len(value.split("=", 1)[1]) > 30, value  # a reason, not a bare id
-    # The same objects without their skip annotations, checked in the same run: each skip
-    # must silence a finding that is really there.
     stripped = in_namespace([*example], "example-unskipped")
     for obj in stripped:
         annotations = obj["metadata"].get("annotations") or {}
         for key in [k for k in annotations if k.startswith("checkov.io/skip")]:
             del annotations[key]
-    report = checkov(as_emitted + stripped, tmp_path)
+    process = start_checkov(as_emitted + stripped, tmp_path_factory.mktemp("checkov"))
+    yield as_emitted, process
+    process.kill()
+    process.communicate()
+
+
+def test_checkov_finds_nothing_but_the_justified_skips_and_every_skip_is_needed(checkov_run):
+    as_emitted, process = checkov_run
+    for obj in as_emitted:
+        for key, value in (obj["metadata"].get("annotations") or {}).items():
+            if key.startswith("checkov.io/skip"):
+                assert len(value.split("=", 1)[1]) > 30, value  # a reason, not a bare id
+    report = report_of(process)
     assert report["summary"]["parsing_errors"] == 0
     assert findings(report, "failed_checks", "example") == set()
     assert findings(report, "failed_checks", "prod") == set()
