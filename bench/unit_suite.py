@@ -78,9 +78,11 @@ def run_once(extra: list[str], record: Path) -> tuple[str, float, float]:
     done = subprocess.run([*PYTEST, "-p", "unit_suite", *extra], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=False)
     wall, cpu = time.perf_counter() - started, children_cpu() - cpu
-    summary = next((line for line in reversed(done.stdout.splitlines()) if " in " in line),
+    lines = done.stdout.splitlines()
+    summary = next((line for line in reversed(lines) if " in " in line),
                    done.stdout[-500:] + done.stderr[-500:])
-    return summary.strip("= "), wall, cpu
+    failures = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    return "\n".join([summary.strip("= "), *failures]), wall, cpu
 
 
 def by_module(record: Path) -> list[tuple[str, str, float, float]]:
@@ -103,8 +105,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as directory:
             record = Path(directory)
             summary, wall, cpu = run_once(extra, record)
-            tests = sum(int(n) for n in re.findall(r"(\d+) (?:passed|failed|error)", summary))
-            failed |= bool(re.search(r"\d+ (failed|error)", summary)) or tests == 0
+            counts = summary.splitlines()[0]
+            tests = sum(int(n) for n in re.findall(r"(\d+) (?:passed|failed|error)", counts))
+            failed |= bool(re.search(r"\d+ (failed|error)", counts)) or tests == 0
             print(f"run {run}: {summary}")
             print(f"  {tests} tests, wall {wall:.1f} s, CPU (user+sys) {cpu:.1f} s")
             modules = by_module(record)
