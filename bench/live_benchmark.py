@@ -12,7 +12,8 @@ the CPU time (user+sys) the workers and the Prefect server spent per run; then, 
 stack has been idle `--settle` s, each container's proportional set size (PSS, from
 /proc/PID/smaps_rollup, of every process in the container, the median of 5 samples 2 s
 apart) and its CPU use at rest, and for PostgreSQL stacks the transactions per second the
-idle stack costs the database.
+idle stack costs the database. For prod and ha as committed it also says whether issue #12's
+targets are met (p50 <= 3 s; PSS at rest <= 550 MiB prod, <= 900 MiB ha).
 
 `--stack ha` is the HA stack as tests/test_live_ha.py and bench/soak.py run it (prod with 2 API
 replicas, 2 background-services processes, Redis, 2 workers; no app API, no monitoring).
@@ -45,6 +46,10 @@ from live.session import FLOW_DIR, Running, prod_overrides, running_stack, stack
 
 PREFECT_DEFAULTS = {"queryIntervalSeconds": 10, "prefetchSeconds": 10, "flowRunCommand": None}
 TRIGGER_CLIENT = ROOT / "bench" / "trigger_client.py"
+# Issue #12's targets, for the stacks as committed (no monitoring): trigger->COMPLETED p50
+# through the proxy with auth, and PSS at rest of everything the stack runs.
+LATENCY_TARGET = 3.0
+MEMORY_TARGETS = {"prod": 550.0, "ha": 900.0}
 TICK = os.sysconf("SC_CLK_TCK")
 LOCKED: list[float] = []  # when each stack got the machine's live lock (start-up counts from it)
 _create_network = runner.Network.create
@@ -200,7 +205,7 @@ def spread(values: list[float], unit: str = "s") -> str:
             f"{unit} (min {min(values):.2f}, max {max(values):.2f})")
 
 
-def trigger(stack: Running, runs: int) -> None:
+def trigger(stack: Running, runs: int, target: float | None) -> None:
     by_role = lambda r: [n for n in containers(stack) if role(stack, n).startswith(r)]  # noqa: E731
     workers, servers = by_role("worker-"), by_role("prefect-server") + by_role("prefect-services")
     before = {n: cpu_seconds(p) for n, p in containers(stack).items()}
@@ -220,6 +225,9 @@ def trigger(stack: Running, runs: int) -> None:
     if not done:
         return
     print(f"  total                          {spread([r['seconds'] for r in done])}")
+    if target is not None:
+        p50 = statistics.median(r["seconds"] for r in done)
+        print(f"  issue #12 target p50 <= {target:.0f} s: {'met' if p50 <= target else 'NOT met'}")
     print(f"  create-flow-run API call       {spread([r['create_call'] for r in done])}")
     steps = [("SCHEDULED", "PENDING", "worker poll + submission"),
              ("PENDING", "RUNNING", "flow-run process start"),
@@ -237,7 +245,7 @@ def trigger(stack: Running, runs: int) -> None:
         print(f"  CPU per run, {label}: {used / (runs + 1):.2f} s user+sys")
 
 
-def at_rest(stack: Running, settle: float) -> None:
+def at_rest(stack: Running, settle: float, target: float | None) -> None:
     time.sleep(settle)
     names = containers(stack)
     cpu_before, started = {n: cpu_seconds(p) for n, p in names.items()}, time.monotonic()
@@ -267,6 +275,9 @@ def at_rest(stack: Running, settle: float) -> None:
                       f"threads  {command_name(pid)}")
     print(f"  {'total':40s} {sum(totals.values()):6.0f} MiB  CPU {sum(cpu.values()):4.1f} % "
           f"of one core")
+    if target is not None:
+        met = sum(totals.values()) <= target
+        print(f"  issue #12 target <= {target:.0f} MiB PSS at rest: {'met' if met else 'NOT met'}")
     if xacts is not None and xacts_after is not None:
         print(f"  PostgreSQL at rest: {(xacts_after - xacts) / window:.1f} transactions/s on the "
               f"prefect database")
@@ -296,8 +307,9 @@ def measure_stack(name: str, runs: int, untuned: bool, monitoring: bool, settle:
         up = time.monotonic() - LOCKED[-1]
         print(f"\n== {label}")
         print(f"start -> all healthy + ready through the proxy: {up:6.1f} s (from taking the lock)")
-        trigger(stack, runs)
-        at_rest(stack, settle)
+        plain = not (untuned or monitoring or extra)
+        trigger(stack, runs, LATENCY_TARGET if plain and name in MEMORY_TARGETS else None)
+        at_rest(stack, settle, MEMORY_TARGETS.get(name) if plain else None)
 
 
 def main() -> None:
