@@ -15,8 +15,9 @@ apart) and its CPU use at rest, and for PostgreSQL stacks the transactions per s
 idle stack costs the database. For prod and ha as committed it also says whether issue #12's
 targets are met (p50 <= 3 s; PSS at rest <= 550 MiB prod, <= 900 MiB ha).
 
-`--stack ha` is the HA stack as tests/test_live_ha.py and bench/soak.py run it (prod with 2 API
-replicas, 2 background-services processes, Redis, 2 workers; no app API, no monitoring).
+`--stack ha` is the HA stack as bench/soak.py runs it (prod with 2 API replicas, 2
+background-services processes, Redis, 2 workers; no app API, no monitoring);
+tests/test_live_ha.py runs it with 1 worker.
 `--monitoring` adds the monitoring section to prod (exporter, Prometheus and Grafana are
 stand-ins here: their memory is not the images'). `--untuned` runs the workers as Prefect's
 defaults would (poll every 10 s, prefetch 10 s, Prefect's generated flow-run command) to show
