@@ -9,8 +9,8 @@ same route table as through Caddy must hold, except that Traefik answers a bare 
 301 (its permanent redirect for GET) where Caddy sends 308.
 
 CI runs the smoke (Traefik itself, a flow with Prefect's auth, the route table, an auth route:
-about 40 s with the stack's start); the rest carries the marker `extended` and gets its own
-stack with `./run-tests -m extended`.
+31 s measured, the stack's start and stop included); the rest carries the marker `extended`
+and gets its own stack with `./run-tests -m extended`.
 """
 
 from __future__ import annotations
