@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -76,15 +77,14 @@ def needs_live_prefect() -> None:
         pytest.skip("needs the live Prefect (./run-tests as root installs it)")
 
 
-def new_task_runs_written(tmp_path: Path, env: dict[str, str], patience: float) -> dict:
+def start_backlog(tmp_path: Path, env: dict[str, str], patience: float
+                  ) -> subprocess.Popen[str]:
     script = tmp_path / "backlog.py"
     script.write_text(BACKLOG)
-    result = subprocess.run([str(LIVE_PYTHON), str(script), "30", str(patience)],
-                            capture_output=True, text=True, timeout=120,
+    return subprocess.Popen([str(LIVE_PYTHON), str(script), "30", str(patience)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={"PATH": os.environ["PATH"], "PREFECT_HOME": str(tmp_path),
                                  **env})
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.splitlines()[-1])
 
 
 def emitted_server_env() -> dict[str, str]:
@@ -94,18 +94,31 @@ def emitted_server_env() -> dict[str, str]:
     return {k: v for k, v in server.env.items() if k.startswith("PREFECT_SERVER_SERVICES_")}
 
 
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> dict[str, dict]:
+    """New task runs written after the backlog: with Prefect's defaults and with the stack's
+    settings (both processes at once, to keep the unit suite short)."""
+    needs_live_prefect()
+    processes = {"prefect": start_backlog(tmp_path_factory.mktemp("defaults"), {}, 8),
+                 "stack": start_backlog(tmp_path_factory.mktemp("stack"), emitted_server_env(),
+                                        10)}
+    out = {}
+    for name, process in processes.items():
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr[-2000:]
+        out[name] = json.loads(stdout.splitlines()[-1])
+    return out
+
+
 def test_with_prefects_recorder_defaults_an_outage_backlog_holds_back_every_new_task_run(
-        tmp_path):
+        written):
     """Batch size 1: each new event writes the oldest one waiting, so the backlog only
     shrinks by one per flush interval (5 s); 30 events keep new ones waiting minutes."""
-    needs_live_prefect()
-    assert new_task_runs_written(tmp_path, {}, patience=8)["written"] == 0
+    assert written["prefect"]["written"] == 0
 
 
-def test_with_the_stacks_recorder_settings_new_task_runs_are_written_within_seconds(tmp_path):
-    needs_live_prefect()
-    found = new_task_runs_written(tmp_path, emitted_server_env(), patience=10)
-    assert found["written"] == 3 and found["seconds"] < 3, found
+def test_with_the_stacks_recorder_settings_new_task_runs_are_written_within_seconds(written):
+    assert written["stack"]["written"] == 3 and written["stack"]["seconds"] < 3, written
 
 
 # --- the guard's progress watch ------------------------------------------------------------
@@ -149,15 +162,6 @@ asyncio.run(main())
 """
 
 
-@pytest.fixture
-def database() -> Iterator[int]:
-    """A port that accepts TCP connections, as a running PostgreSQL does."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        yield listener.getsockname()[1]
-
-
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,7 +169,6 @@ def closed_port() -> int:
 
 
 def guarded_recording(tmp_path: Path, mode: str, port: int) -> subprocess.Popen[str]:
-    needs_live_prefect()
     script = tmp_path / "fake.py"
     script.write_text(FAKE_RECORDING.format(guard_dir=str(GUARD.parent), mode=mode))
     return subprocess.Popen(
@@ -178,40 +181,77 @@ def guarded_recording(tmp_path: Path, mode: str, port: int) -> subprocess.Popen[
                             f"postgresql+asyncpg://prefect:x@127.0.0.1:{port}/prefect"})
 
 
-def still_running_after(process: subprocess.Popen[str], seconds: float) -> tuple[bool, str]:
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGUSR1)  # the guard's dump of what every task awaits
-        time.sleep(1)
-        process.kill()
-        return True, process.communicate()[1]
-    return False, process.communicate()[1]
+@dataclass
+class Outcome:
+    running: bool  # still running at the end of the window (then dumped and killed)
+    returncode: int | None
+    stderr: str
+    status: dict
+
+
+WINDOW_S = 12  # after the guard's first status: stall 3 s + grace 1 s, with room
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory) -> Iterator[dict[str, Outcome]]:
+    """Each scenario's guarded process, all started at once (to keep the unit suite short),
+    each watched for WINDOW_S once its guard runs: the database a port that accepts
+    connections (as a running PostgreSQL does), or one closed."""
+    needs_live_prefect()
+    with socket.socket() as database:
+        database.bind(("127.0.0.1", 0))
+        database.listen(16)
+        up, down = database.getsockname()[1], closed_port()
+        scenarios = {"unwritten": ("unwritten", up), "wedged": ("wedged", up),
+                     "idle": ("idle", up), "database down": ("unwritten", down)}
+        dirs = {name: tmp_path_factory.mktemp(mode) for name, (mode, _) in scenarios.items()}
+        processes = {name: guarded_recording(dirs[name], mode, port)
+                     for name, (mode, port) in scenarios.items()}
+        watched: dict[str, float] = {}  # since when each guard writes its status
+
+        def done(name: str) -> bool:
+            return processes[name].poll() is not None or \
+                time.monotonic() - watched.get(name, time.monotonic()) >= WINDOW_S
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(map(done, processes)):
+            for name in processes:
+                if name not in watched and (dirs[name] / "status.json").exists():
+                    watched[name] = time.monotonic()
+            time.sleep(0.5)
+        out = {}
+        for name, process in processes.items():
+            running = process.poll() is None
+            if running:
+                process.send_signal(signal.SIGUSR1)  # the guard's dump of what tasks await
+                time.sleep(1)
+                process.kill()
+            stderr = process.communicate()[1]
+            status_file = dirs[name] / "status.json"
+            status = json.loads(status_file.read_text()) if status_file.exists() else {}
+            out[name] = Outcome(running, None if running else process.returncode, stderr, status)
+        yield out
 
 
 @pytest.mark.parametrize("mode, why", [
     ("unwritten", "__main__: 1 events not written"),
     ("wedged", "topic events: 1 messages waiting")])
 def test_guard_exits_a_process_whose_recording_stalled_while_the_database_answers(
-        tmp_path, database, mode, why):
-    process = guarded_recording(tmp_path, mode, database)
-    running, stderr = still_running_after(process, 60)
-    assert not running and process.returncode == 72, stderr[-2000:]
-    assert f"recording stalled: {why}" in stderr
-    assert why in json.loads((tmp_path / "status.json").read_text())["stalled"][0]
+        guarded, mode, why):
+    outcome = guarded[mode]
+    assert not outcome.running and outcome.returncode == 72, outcome.stderr[-2000:]
+    assert f"recording stalled: {why}" in outcome.stderr
+    assert why in outcome.status["stalled"][0]
 
 
-def test_guard_leaves_an_idle_process_alone_and_dumps_what_its_tasks_await(tmp_path, database):
-    process = guarded_recording(tmp_path, "idle", database)
-    running, stderr = still_running_after(process, 10)
-    assert running, stderr[-2000:]
-    status = json.loads((tmp_path / "status.json").read_text())
-    assert (status["dead"], status["stalled"]) == ([], [])
-    assert "SIGUSR1:" in stderr and "registered_run" in stderr  # the consumer's await chain
+def test_guard_leaves_an_idle_process_alone_and_dumps_what_its_tasks_await(guarded):
+    outcome = guarded["idle"]
+    assert outcome.running, outcome.stderr[-2000:]
+    assert (outcome.status["dead"], outcome.status["stalled"]) == ([], [])
+    assert "SIGUSR1:" in outcome.stderr and "registered_run" in outcome.stderr  # await chain
 
 
-def test_guard_does_not_restart_a_process_waiting_for_a_database_that_is_down(tmp_path):
-    process = guarded_recording(tmp_path, "unwritten", closed_port())
-    running, stderr = still_running_after(process, 12)
-    assert running, stderr[-2000:]
-    assert json.loads((tmp_path / "status.json").read_text())["stalled"] == []
+def test_guard_does_not_restart_a_process_waiting_for_a_database_that_is_down(guarded):
+    outcome = guarded["database down"]
+    assert outcome.running, outcome.stderr[-2000:]
+    assert outcome.status["stalled"] == []
