@@ -123,27 +123,47 @@ def test_committed_prod_stack_fits_its_max_connections():
     assert hygiene.connections_needed(cfg) <= cfg.database.postgres.max_connections
 
 
-@pytest.mark.skipif(not (LIVE_VENV / "bin" / "python").exists(),
-                    reason=f"needs the live Prefect at {LIVE_VENV} (./run-tests installs it as root)")
-def test_prefect_reads_the_emitted_hygiene_settings_as_intended(tmp_path):
-    """The names and value formats are Prefect's: its own settings model parses them."""
+PREFECT_READS_TEST = "test_prefect_reads_the_emitted_hygiene_settings_as_intended"
+READ_SETTINGS = (
+    "import json; from prefect.settings import get_current_settings as g; s = g().server;"
+    "v = s.services.db_vacuum; print(json.dumps({'types': sorted(v.enabled_vacuum_types),"
+    "'loop': v.loop_seconds, 'runs': v.retention_period.total_seconds(),"
+    "'events': s.events.retention_period.total_seconds(),"
+    "'migration': s.database.migration_timeout, 'metrics': s.metrics_enabled}))")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_reading(request, tmp_path_factory):
+    """The live Prefect reading the emitted settings starts with this module's first test and
+    imports Prefect (seconds) while the others run; its test reads the answer."""
+    python = LIVE_VENV / "bin" / "python"
+    if not python.exists() or not any(i.name == PREFECT_READS_TEST for i in request.session.items):
+        yield None
+        return
     emitted = server_env({**POSTGRES, "server": {"basicAuth": {"enabled": True}},
                           "monitoring": {"enabled": True}})
     env = {k: v for k, v in emitted.items() if k.startswith((
         "PREFECT_SERVER_SERVICES_DB_VACUUM", "PREFECT_SERVER_EVENTS_",
         "PREFECT_SERVER_DATABASE_MIGRATION", "PREFECT_SERVER_METRICS"))}
+    home = tmp_path_factory.mktemp("prefect-home")
+    process = subprocess.Popen([str(python), "-c", READ_SETTINGS],
+                               env={**env, "PATH": os.environ["PATH"], "HOME": str(home),
+                                    "PREFECT_HOME": str(home)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield env, process
+    process.kill()
+    process.communicate()
+
+
+@pytest.mark.skipif(not (LIVE_VENV / "bin" / "python").exists(),
+                    reason=f"needs the live Prefect at {LIVE_VENV} (./run-tests installs it as root)")
+def test_prefect_reads_the_emitted_hygiene_settings_as_intended(prefect_reading):
+    """The names and value formats are Prefect's: its own settings model parses them."""
+    env, process = prefect_reading
     assert len(env) == 6, env
-    script = ("import json; from prefect.settings import get_current_settings as g; s = g().server;"
-              "v = s.services.db_vacuum; print(json.dumps({'types': sorted(v.enabled_vacuum_types),"
-              "'loop': v.loop_seconds, 'runs': v.retention_period.total_seconds(),"
-              "'events': s.events.retention_period.total_seconds(),"
-              "'migration': s.database.migration_timeout, 'metrics': s.metrics_enabled}))")
-    result = subprocess.run([str(LIVE_VENV / "bin" / "python"), "-c", script],
-                            env={**env, "PATH": os.environ["PATH"], "HOME": str(tmp_path),
-                                 "PREFECT_HOME": str(tmp_path)},
-                            capture_output=True, text=True, check=False, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err[-2000:]
+    parsed = json.loads(out.strip().splitlines()[-1])
     assert parsed == {"types": ["events", "flow_runs", "orphans"], "loop": 3600.0,
                       "runs": 90 * 86400.0, "events": 7 * 86400.0, "migration": 1800.0,
                       "metrics": True}
