@@ -250,7 +250,14 @@ def install() -> None:
             if sweeper is not None:
                 sweeper.cancel()
             STATUS.unlink(missing_ok=True)
-            await asyncio.gather(*[service.stop() for service in tasks], return_exceptions=True)
+            stopped = await asyncio.gather(*[service.stop() for service in tasks],
+                                           return_exceptions=True)
+            for task, result in zip(tasks.values(), stopped, strict=True):
+                if isinstance(result, BaseException):
+                    # Its stop() failed, so its start() runs on: ReactiveTriggers.stop()
+                    # asserts its consumer exists, which start() creates only after loading
+                    # the automations. A SIGTERM then would wait forever (Docker's SIGKILL).
+                    task.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
 
     Service.running = classmethod(running)
