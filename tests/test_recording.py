@@ -168,7 +168,7 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def guarded_recording(tmp_path: Path, mode: str, port: int) -> subprocess.Popen[str]:
+def guarded_recording(tmp_path: Path, mode: str, port: int | str) -> subprocess.Popen[str]:
     script = tmp_path / "fake.py"
     script.write_text(FAKE_RECORDING.format(guard_dir=str(GUARD.parent), mode=mode))
     return subprocess.Popen(
@@ -203,7 +203,8 @@ def guarded(tmp_path_factory) -> Iterator[dict[str, Outcome]]:
         database.listen(16)
         up, down = database.getsockname()[1], closed_port()
         scenarios = {"unwritten": ("unwritten", up), "wedged": ("wedged", up),
-                     "idle": ("idle", up), "database down": ("unwritten", down)}
+                     "idle": ("idle", up), "database down": ("unwritten", down),
+                     "watch fails": ("unwritten", "no-port")}
         dirs = {name: tmp_path_factory.mktemp(mode) for name, (mode, _) in scenarios.items()}
         processes = {name: guarded_recording(dirs[name], mode, port)
                      for name, (mode, port) in scenarios.items()}
@@ -255,3 +256,11 @@ def test_guard_does_not_restart_a_process_waiting_for_a_database_that_is_down(gu
     outcome = guarded["database down"]
     assert outcome.running, outcome.stderr[-2000:]
     assert outcome.status["stalled"] == []
+
+
+def test_a_failing_progress_watch_is_logged_and_restarts_nothing(guarded):
+    """A bug in the watch (here: a database URL it cannot parse) must not stop the status
+    (the stuck-loop exit would then restart the container over and over)."""
+    outcome = guarded["watch fails"]
+    assert outcome.running, outcome.stderr[-2000:]
+    assert "progress watch failed" in outcome.stderr and outcome.status["stalled"] == []

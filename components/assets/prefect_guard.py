@@ -185,7 +185,11 @@ async def watch(tasks: dict) -> None:
     bad_since: float | None = None
     while True:
         dead = sorted(service.name for service, task in tasks.items() if task.done())
-        stalled = await progress.stalled()
+        try:
+            stalled = await progress.stalled()
+        except Exception as err:  # a bug here must not silence the status (and so exit)
+            log(f"progress watch failed: {err!r}")
+            stalled = []
         write_status(dead, sorted(service.name for service in tasks), stalled)
         if not dead and not stalled:
             bad_since = None
