@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,7 @@ def live_stack(name: str, workdir: Path, overrides: dict[str, Any] | None = None
     with running_stack(name, workdir, overrides) as stack:
         yield stack
     assert stack.stack.left_behind == [], "teardown must stop every process by PID"
+    killed = {n: s for n, s in stack.stack.stop_seconds.items() if stack.stack.processes[n].killed}
+    if killed:  # each waited out the stop timeout: a slow teardown, and data a container lost
+        warnings.warn(f"{name}: ignored the stop signal, SIGKILLed after (s): {killed}",
+                      stacklevel=2)

@@ -302,6 +302,7 @@ class Process:
     popen: subprocess.Popen[bytes] | None = None
     wanted: bool = False  # started and not stopped on purpose: `restart: unless-stopped` applies
     restarts: int = 0
+    killed: bool = False  # a stop of it needed SIGKILL: it ignored the stop signal
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def start(self) -> None:
@@ -353,6 +354,11 @@ class Process:
             try:
                 self.popen.wait(timeout=wait)
             except subprocess.TimeoutExpired:
+                if sig == stop_signal:  # what `docker stop` does then, and why it was slow
+                    self.killed = True
+                    with self.log.open("a") as log:
+                        log.write(f"[live runner] still running {grace:.0f}s after "
+                                  f"{stop_signal.name}: SIGKILL\n")
                 continue
         kill_namespace(self.namespace)  # anything it forked into another group (flow runs)
         # A stopped container leaves its networks: its address stops answering (clients
@@ -407,6 +413,7 @@ class LiveStack:
         self._lock: IO[str] | None = None
         self._supervising = threading.Event()
         self.left_behind: list[str] = []  # leftovers() as stop() found them, lock still held
+        self.stop_seconds: dict[str, float] = {}  # how long stop() took for each process
 
     # lifecycle ------------------------------------------------------------------------
     def start(self, timeout: float = 180) -> None:
@@ -507,8 +514,10 @@ class LiveStack:
         self._supervising.clear()
         for forward in self.forwards:
             forward.close()
-        for process in reversed(list(self.processes.values())):
+        for name, process in reversed(list(self.processes.items())):
+            started = time.monotonic()
             process.stop()
+            self.stop_seconds[name] = round(time.monotonic() - started, 1)
         self.network.destroy()
         for path in reversed(self.created_paths):
             if path.is_dir() and not any(path.iterdir()):
