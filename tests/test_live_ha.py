@@ -5,14 +5,11 @@ step. One stack for the module; long outages and the soak are bench/ scripts."""
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 
@@ -24,6 +21,7 @@ from live.ha import (
     outage,
     replica_api_url,
     replicas,
+    request_stream,
     restarts,
     wait_recovered,
 )
@@ -112,31 +110,13 @@ def test_two_services_processes_schedule_an_interval_deployment_without_duplicat
     assert duplicates == [], result
 
 
-def _stream(ha: Running, count: int, outcomes: list[int | str], started: threading.Event) -> None:
-    """`count` API reads through the proxy with the stack's login, one after another."""
-    auth = "Basic " + base64.b64encode(ha.login.encode()).decode()
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ha.ssl))
-    for i in range(count):
-        if i == 20:
-            started.set()
-        request = urllib.request.Request(f"{ha.origin}/prefect/api/admin/version",
-                                         headers={"Authorization": auth})
-        try:
-            with opener.open(request, timeout=20) as response:
-                outcomes.append(response.status)
-        except urllib.error.HTTPError as err:
-            outcomes.append(err.code)
-        except OSError as err:
-            outcomes.append(repr(err))
-
-
 def test_killing_an_api_replica_fails_none_of_a_stream_of_requests_through_the_proxy(ha):
     victim = replicas(ha, SERVER)[0]
     process = ha.stack.processes[victim]
     restarts = process.restarts
     outcomes: list[int | str] = []
     started = threading.Event()
-    stream = threading.Thread(target=_stream, args=(ha, 400, outcomes, started))
+    stream = threading.Thread(target=request_stream, args=(ha, 400, outcomes, started))
     stream.start()
     assert started.wait(60)
     ha.stack.kill(victim)

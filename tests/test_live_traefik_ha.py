@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from live.gate import live_stack, require
-from live.ha import ha_client, ha_overrides, replicas
+from live.ha import ha_client, ha_overrides, replicas, request_stream
 from live.session import FLOW_DIR, Running
 from test_live_ha import ha_missing
 from test_live_traefik import TRAEFIK
@@ -57,31 +57,13 @@ def test_flow_runs_complete_through_traefik_on_two_replicas(ha):
     assert server_status(ha) == dict.fromkeys(urls, "UP")
 
 
-def _stream(ha: Running, outcomes: list[int | str], started: threading.Event) -> None:
-    """REQUESTS API reads through Traefik with the stack's login, one after another."""
-    auth = "Basic " + base64.b64encode(ha.login.encode()).decode()
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ha.ssl))
-    for i in range(REQUESTS):
-        if i == 20:
-            started.set()
-        request = urllib.request.Request(f"{ha.origin}/prefect/api/admin/version",
-                                         headers={"Authorization": auth})
-        try:
-            with opener.open(request, timeout=20) as response:
-                outcomes.append(response.status)
-        except urllib.error.HTTPError as err:
-            outcomes.append(err.code)
-        except OSError as err:
-            outcomes.append(repr(err))
-
-
 def test_killing_an_api_replica_fails_none_of_a_stream_of_requests_through_traefik(ha):
     victim = replicas(ha, SERVER)[0]
     process = ha.stack.processes[victim]
     restarts = process.restarts
     outcomes: list[int | str] = []
     started = threading.Event()
-    stream = threading.Thread(target=_stream, args=(ha, outcomes, started))
+    stream = threading.Thread(target=request_stream, args=(ha, REQUESTS, outcomes, started))
     stream.start()
     assert started.wait(60)
     ha.stack.kill(victim)

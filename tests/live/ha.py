@@ -4,9 +4,13 @@ and bench/soak.py."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,27 @@ def replica_api_url(running: Running, container: str) -> str:
     c = running.containers[container]
     base = c.env.get("PREFECT_SERVER_API_BASE_PATH", "/api")
     return f"http://{running.stack.network.address(container)}:{c.env['PREFECT_SERVER_API_PORT']}{base}"
+
+
+def request_stream(running: Running, count: int, outcomes: list[int | str],
+                   started: threading.Event) -> None:
+    """`count` API reads through the proxy with the stack's login, one after another; each
+    outcome is a status code or the connection error. `started` is set at the 20th, the
+    moment a failover test kills a replica."""
+    auth = "Basic " + base64.b64encode(running.login.encode()).decode()
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=running.ssl))
+    for i in range(count):
+        if i == 20:
+            started.set()
+        request = urllib.request.Request(f"{running.origin}/prefect/api/admin/version",
+                                         headers={"Authorization": auth})
+        try:
+            with opener.open(request, timeout=20) as response:
+                outcomes.append(response.status)
+        except urllib.error.HTTPError as err:
+            outcomes.append(err.code)
+        except OSError as err:
+            outcomes.append(repr(err))
 
 
 def ha_client(running: Running, *args: str, timeout: float = 600) -> Any:
