@@ -9,15 +9,14 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from harness import ROOT, evaluate, stack_file
+from loopback import free_port, upstream
 
 from components import csp, plan
 from components.caddy import render_caddyfile
@@ -132,47 +131,13 @@ def test_tls_modes_render_their_own_site_settings():
 
 # --- real Caddy in front of local upstreams ---------------------------------------------------
 
-class Upstream(BaseHTTPRequestHandler):
-    """Answers JSON naming itself and the path it received; echoes websocket frames."""
-
-    def do_GET(self):
-        if self.headers.get("Upgrade", "").lower() == "websocket":
-            self.send_response(101)
-            self.send_header("Upgrade", "websocket")
-            self.send_header("Connection", "Upgrade")
-            self.end_headers()
-            self.wfile.flush()
-            self.wfile.write(self.rfile.read(5))  # echo one tiny frame
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        body = json.dumps({"upstream": self.server.name, "path": self.path,
-                           "authorization": self.headers.get("Authorization")}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_caddy(tmp_path_factory):
     config = dev_like()
     upstreams = {}
     for route in plan.declared_routes(config):  # one local upstream per service port
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-        server.name = f"{route.service}:{route.port}"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        upstreams[route.name] = server
+        upstreams[route.name] = upstream("127.0.0.1", 0,
+                                         {"upstream": f"{route.service}:{route.port}"})
     # The one rewrite: upstream host:port -> the local upstream, before rendering.
     routes = [replace(r, service="127.0.0.1", port=upstreams[r.name].server_address[1])
               for r in plan.declared_routes(config)]

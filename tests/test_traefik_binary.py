@@ -15,15 +15,13 @@ import json
 import re
 import socket
 import ssl
-import struct
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ import yaml
 from harness import ROOT, stack_file
 from live.gate import require
 from live.ha import ha_overrides
+from loopback import free_port, stop, upstream
 from test_live_routes import ROUTE_TABLE, echo_service
 
 from components import csp, plan, traefik
@@ -58,60 +57,6 @@ UNVERIFIED = unverified()  # made once: loading the system CAs costs ~0.2 s on a
 def require_traefik() -> None:
     require(None if TRAEFIK.exists() else f"needs Traefik at {TRAEFIK} (./run-tests installs it)",
             "the Traefik binary tests")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Upstream(BaseHTTPRequestHandler):
-    """Answers like tests/live/standins/echo.py (the route's service and port, the path it
-    received) plus the Authorization header it got; echoes one websocket frame. Once its
-    server is `dying`, it dies on the next request as a killed process does: the connection
-    is reset after the request was sent, and nothing listens any more."""
-
-    def do_GET(self) -> None:
-        if getattr(self.server, "dying", False):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
-            self.connection.close()  # RST
-            self.close_connection = True
-            threading.Thread(target=stop, args=(self.server,), daemon=True).start()
-            return
-        if self.headers.get("Upgrade", "").lower() == "websocket":
-            self.send_response(101)
-            self.send_header("Upgrade", "websocket")
-            self.send_header("Connection", "Upgrade")
-            self.end_headers()
-            self.wfile.flush()
-            self.wfile.write(self.rfile.read(5))
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        body = json.dumps({**self.server.answer, "path": self.path,
-                           "authorization": self.headers.get("Authorization")}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def stop(server: ThreadingHTTPServer) -> None:
-    server.shutdown()
-    server.server_close()
-
-
-def upstream(host: str, port: int, answer: dict) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), Upstream)
-    server.answer = answer
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return server
 
 
 @dataclass
