@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -223,15 +224,34 @@ def guarded(tmp_path_factory) -> Iterator[dict[str, Outcome]]:
         out = {}
         for name, process in processes.items():
             running = process.poll() is None
+            early = ""
             if running:
                 process.send_signal(signal.SIGUSR1)  # the guard's dump of what tasks await
-                time.sleep(1)
+                early = read_dump(process, timeout=15)
                 process.kill()
-            stderr = process.communicate()[1]
+            stderr = early + process.communicate()[1]
             status_file = dirs[name] / "status.json"
             status = json.loads(status_file.read_text()) if status_file.exists() else {}
             out[name] = Outcome(running, None if running else process.returncode, stderr, status)
         yield out
+
+
+def read_dump(process: subprocess.Popen[str], timeout: float) -> str:
+    """What the process writes to stderr until its SIGUSR1 dump has started and then gone
+    quiet for half a second (or `timeout`): a busy machine may take seconds to deliver the
+    signal's output, so no fixed sleep."""
+    fd, text = process.stderr.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 0.5)[0]:
+            if b"SIGUSR1:" in text:
+                break
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        text += chunk
+    return text.decode(errors="replace")
 
 
 @pytest.mark.parametrize("mode, why", [
