@@ -195,7 +195,7 @@ class Runs(Stops):
 Service.enabled_services = classmethod(lambda cls: [Stops, Runs])
 async def main():
     async with Service.running():
-        await asyncio.sleep(60)
+        await asyncio.sleep(60)  # a guard that does not exit lets this end with code 0
 asyncio.run(main())
 """
 
@@ -206,12 +206,10 @@ def test_guard_exits_a_process_whose_service_stopped_so_the_restart_policy_repla
     script = tmp_path / "fake.py"
     script.write_text(FAKE_SERVICES.format(guard_dir=str(GUARD.parent)))
     status = tmp_path / "status.json"
-    started = time.monotonic()
     result = subprocess.run([str(LIVE_PYTHON), str(script)], capture_output=True, text=True,
                             timeout=120, env={**os.environ, "PREFECT_HOME": str(tmp_path),
                                               "PREFECT_STACK_GUARD_STATUS": str(status),
                                               "PREFECT_STACK_GUARD_GRACE_SECONDS": "2"})
     assert result.returncode == 70, result.stderr[-2000:]
     assert "service Stops stopped" in result.stderr
-    assert time.monotonic() - started < 30
     assert json.loads(status.read_text())["dead"] == ["Stops"]
