@@ -63,3 +63,22 @@ def upstream(host: str, port: int, answer: dict) -> ThreadingHTTPServer:
     server.answer = answer
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server
+
+
+def websocket_echo(sock: socket.socket, path: str) -> tuple[str, bytes]:
+    """A websocket upgrade on `path` over a connected socket, then one tiny frame: the status
+    line, and what came back (the upstream echoes it), empty when the upgrade was refused."""
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head and (chunk := sock.recv(1024)):
+        head += chunk
+    status_line = head.split(b"\r\n", 1)[0].decode()
+    if " 101 " not in status_line:
+        return status_line, b""
+    sock.sendall(b"hello")
+    echoed = head.split(b"\r\n\r\n", 1)[1]
+    while len(echoed) < 5 and (chunk := sock.recv(1024)):
+        echoed += chunk
+    return status_line, echoed

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from harness import ROOT, evaluate, stack_file
-from loopback import free_port, upstream
+from loopback import free_port, upstream, websocket_echo
 
 from components import csp, plan
 from components.caddy import render_caddyfile
@@ -261,26 +261,7 @@ def test_live_bare_prefix_redirects_to_the_ui(live_caddy):
 
 def websocket_upgrade(port: int, path: str) -> tuple[str, bytes]:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(1024)
-            if not chunk:
-                break
-            head += chunk
-        status_line = head.split(b"\r\n", 1)[0].decode()
-        if " 101 " not in status_line:
-            return status_line, b""
-        sock.sendall(b"hello")
-        echoed = head.split(b"\r\n\r\n", 1)[1]
-        while len(echoed) < 5:
-            chunk = sock.recv(1024)
-            if not chunk:
-                break
-            echoed += chunk
-        return status_line, echoed
+        return websocket_echo(sock, path)
 
 
 def test_live_websocket_upgrade_reaches_the_prefect_api(live_caddy):

@@ -30,7 +30,7 @@ import yaml
 from harness import ROOT, stack_file
 from live.gate import require
 from live.ha import ha_overrides
-from loopback import free_port, stop, upstream
+from loopback import free_port, stop, upstream, websocket_echo
 from test_live_routes import ROUTE_TABLE, echo_service
 
 from components import csp, plan, traefik
@@ -259,20 +259,7 @@ def test_bare_prefix_redirects_to_its_slash_form(routed, prefix):
 def websocket(proxy: Loopback, path: str) -> tuple[str, bytes]:
     raw = socket.create_connection(("127.0.0.1", proxy.ports["websecure"]), timeout=10)
     with UNVERIFIED.wrap_socket(raw, server_hostname="localhost") as sock:
-        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head and (chunk := sock.recv(1024)):
-            head += chunk
-        status_line = head.split(b"\r\n", 1)[0].decode()
-        if " 101 " not in status_line:
-            return status_line, b""
-        sock.sendall(b"hello")
-        echoed = head.split(b"\r\n\r\n", 1)[1]
-        while len(echoed) < 5 and (chunk := sock.recv(1024)):
-            echoed += chunk
-        return status_line, echoed
+        return websocket_echo(sock, path)
 
 
 def test_websocket_upgrade_reaches_the_prefect_api_through_every_middleware(routed):
