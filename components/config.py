@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
+from components.tuning import ENGINE_COMMAND
+
 PROJECT = "prefect-stack"
 PREFECT_VERSION = "3.8.8"
 DEFAULT_PREFECT_IMAGE = f"prefecthq/prefect:{PREFECT_VERSION}-python3.12"
@@ -372,7 +374,7 @@ class WorkerPoolSettings(Section):
         10, description="PREFECT_WORKER_PREFETCH_SECONDS: how early scheduled runs start."
     )
     flow_run_command: Annotated[str, Field(min_length=1)] | None = Field(
-        "python -m prefect.engine",
+        ENGINE_COMMAND,
         description="Default of the pool's `command` job variable: how the worker starts a "
         "flow run. The default starts the engine directly (one Python start per run); null = "
         "Prefect's generated command (a workspace supervisor that then starts the engine: "

@@ -117,4 +117,3 @@ def problems(cfg: StackConfig) -> Iterator[Problem]:
                           "job between the markers that tell the next `pulumi up` whether it "
                           "succeeded (an `entrypoint` does not change that); use the image's "
                           "`:debug` variant (busybox sh) or one built on an image with a shell")
-

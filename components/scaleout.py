@@ -28,21 +28,6 @@ DOCKERFILE_DIR = "components/dockerfiles/prefect-redis"
 GUARD_SOURCE = Path(__file__).resolve().parent / "assets" / "prefect_guard.py"
 GUARD_PATH = "/opt/prefect-stack/prefect_guard.py"
 
-# Outage tolerance (Prefect 3.8.8 settings). The event persister drops its batch after
-# MAX_FLUSH_RETRIES consecutive failed flushes, one per flush interval (5 s): the default 5
-# loses every event of an outage longer than 25 s; 36 keeps them for 3 minutes. Clients'
-# settings and the stuck-run sweeper: components/outage.py.
-# The task-run recorder keeps events that failed to write in its queue and, with the default
-# batch size 1, writes one per incoming event plus one per flush interval (5 s): after an
-# outage that backlog never shrinks but by one every 5 s, and every new task run waits behind
-# it (minutes of "zero task runs" until a restart). Batches of 100 every second drain it at
-# once and record task runs within a second.
-RECORDER_BATCH_SIZE = 100
-RECORDER_FLUSH_SECONDS = 1
-SERVER_OUTAGE_ENV = {
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_MAX_FLUSH_RETRIES": "36",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": str(RECORDER_BATCH_SIZE),
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": str(RECORDER_FLUSH_SECONDS)}
 
 
 def scale_out(cfg: StackConfig) -> bool:
@@ -114,7 +99,7 @@ def harden(cfg: StackConfig, spec: ServiceSpec, health_url: str | None) -> Servi
     """A Prefect server or services container, guarded, in the scale-out image when needed,
     and the settings that let it ride out a database outage."""
     # `server.env` overrides every default here
-    env: dict[str, EnvValue] = {**outage.sweeper_env(), **SERVER_OUTAGE_ENV, **spec.env}
+    env: dict[str, EnvValue] = {**outage.sweeper_env(), **outage.server_env(), **spec.env}
     changes: dict[str, object] = {"image": server_image(cfg), "env": env}
     if not spec.one_shot:
         assert spec.command is not None

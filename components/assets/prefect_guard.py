@@ -6,7 +6,7 @@ background service's task can end (Prefect 3.8.8's consume loops do not catch th
 CancelledError a database driver may raise), or every task stays alive while recording
 stalls (a consumer stuck in its handler, events held unwritten; after a PostgreSQL outage the
 task-run recorder's backlog held back every new task run until a restart, see
-scaleout.SERVER_OUTAGE_ENV for the settings that fix that one). So the guard watches the
+components/outage.py server_env() for the settings that fix that one). So the guard watches the
 services' tasks and progress (`Progress`), and exits the process once a service has been dead,
 or recording stalled, for PREFECT_STACK_GUARD_GRACE_SECONDS: Docker does not restart an
 unhealthy container, but the container's `restart: unless-stopped` starts a fresh one.
