@@ -280,6 +280,10 @@ def _proxy(cfg: StackConfig) -> Iterator[Problem]:
             yield Problem("server.publicUrl", "proxy.kind: none publishes Prefect directly; set "
                           "the URL browsers use to reach it (e.g. http://prefect.lan:4200), or "
                           "the UI would call the server's bind address")
+        if proxy.security_headers and "security_headers" in proxy.model_fields_set:
+            yield Problem("proxy.securityHeaders", "proxy.kind: none has no proxy to add the "
+                          "security headers and Prefect's Content-Security-Policy (Prefect sends "
+                          "neither); set proxy.kind caddy or traefik, or remove the key")
         return
     if proxy.tls == "acme":
         # On Kubernetes the ClusterIssuer holds the ACME account (components/kubernetes/checks.py)

@@ -584,7 +584,8 @@ class ProxySettings(Section):
     https_port: Port = Field(443, description="Host port for HTTPS.")
     security_headers: bool = Field(
         True, description="Add nosniff/frame/referrer/HSTS headers, and a Content-Security-Policy "
-        "on Prefect's UI (its browser may then reach only the stack's origin).")
+        "on Prefect's UI (its browser may then reach only the stack's origin). The proxy (or "
+        "Ingress) adds them: with kind none nothing does, and setting true is refused.")
     compression: bool = Field(True, description="Compress responses (zstd, gzip).")
     traefik: TraefikSettings = Field(TraefikSettings(), description="Traefik-only settings.")
     resources: Resources = Field(Resources(memoryMb=256), description="Limits.")
@@ -654,8 +655,9 @@ class IngressSettings(Section):
 
     class_name: DnsLabel = Field(
         "nginx",
-        description="IngressClass serving the routes. Basic auth and prefix stripping use "
-        "ingress-nginx annotations (Traefik's kubernetesIngressNginx provider reads them too).",
+        description="IngressClass serving the routes. Basic auth, prefix stripping and the "
+        "security headers use ingress-nginx annotations (Traefik's kubernetesIngressNginx "
+        "provider reads them too); `traefik` and `caddy` are refused (their controllers do not).",
     )
     cluster_issuer: DnsLabel | None = Field(
         None,

@@ -14,6 +14,13 @@ from components import scaleout
 from components.config import AcmeSettings, StackConfig
 from components.errors import Problem
 
+# IngressClasses (their charts' defaults) of controllers that ignore `nginx.ingress.kubernetes.io/`
+# annotations: Traefik's own Ingress provider (traefik.ingress.kubernetes.io/ annotations and
+# Middleware CRDs instead) and Caddy's ingress controller (caddy.ingress.kubernetes.io/: rewrites
+# and redirects only, no response headers, no basic auth).
+FOREIGN_DIALECT = {"traefik": "IngressClass traefik (Traefik's Kubernetes Ingress provider)",
+                   "caddy": "IngressClass caddy (the Caddy ingress controller)"}
+
 
 def problems(cfg: StackConfig) -> Iterator[Problem]:
     if cfg.target.kind != "kubernetes":
@@ -104,3 +111,10 @@ def _ingress(cfg: StackConfig) -> Iterator[Problem]:
     if proxy.traefik.dashboard:
         yield Problem("proxy.traefik.dashboard", "the proxy's dashboard does not exist on "
                       "Kubernetes (the ingress controller serves the routes); remove the key")
+    controller = FOREIGN_DIALECT.get(cfg.target.kubernetes.ingress.class_name)
+    if controller is not None:
+        yield Problem("target.kubernetes.ingress.className", f"{controller} reads none of the "
+                      "ingress-nginx annotations the routes are written with (security headers "
+                      "and Prefect's Content-Security-Policy, basic auth, prefix stripping), so "
+                      "it would serve them without; use ingress-nginx or Traefik's "
+                      "kubernetesIngressNginx provider and name their IngressClass (e.g. nginx)")

@@ -17,6 +17,7 @@ from typing import Any
 
 from components import plan as prefect
 from components.config import StackConfig
+from components.kubernetes import headers as response_headers
 from components.routes import Route, ordered
 from components.spec import Probe, SecretText, ServiceSpec, StackPlan
 
@@ -430,11 +431,12 @@ def ingresses(ctx: Context) -> None:
         return
     cfg = ctx.cfg
     settings = cfg.target.kubernetes.ingress
-    groups: dict[tuple[bool, bool], list[Route]] = {}
+    groups: dict[tuple[bool, bool, str], list[Route]] = {}
     for route in routes:
         strip = route.strip_prefix and not route.is_fallback
-        groups.setdefault((ingress_auth(route), strip), []).append(route)
-    if any(auth for auth, _ in groups):
+        policy = route.content_security_policy or ""  # its own Ingress: headers are per Ingress
+        groups.setdefault((ingress_auth(route), strip, policy), []).append(route)
+    if any(auth for auth, _, _ in groups):
         auth = cfg.server.basic_auth
         ctx.add(Manifest("ingress-auth", {
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -442,8 +444,11 @@ def ingresses(ctx: Context) -> None:
             # ingress-nginx reads an htpasswd line; bcrypt salted per stack (spec.bcrypt_hash)
             "stringData": {"auth": SecretText(f"{auth.username}:${{{auth.password_secret}|bcrypt}}")}},
             group="proxy", component="ReverseProxy", auto_named=True))
-    for (auth, strip), members in sorted(groups.items()):
+    # Routes with a policy first: the Ingress the others moved out of exists before theirs.
+    for (auth, strip, policy), members in sorted(groups.items(),
+                                                 key=lambda g: (g[0][:2], not g[0][2])):
         name = "routes" + ("-auth" if auth else "") + ("-strip" if strip else "")
+        moved = not policy and (auth, strip) in {key[:2] for key in groups if key[2]}
         annotations: dict[str, Any] = {}
         if auth:
             annotations.update({NGINX + "auth-type": "basic", NGINX + "auth-secret": Ref("ingress-auth"),
@@ -467,6 +472,19 @@ def ingresses(ctx: Context) -> None:
             annotations[NGINX + "ssl-redirect"] = "false"
         depends = tuple(key for r in members for key in ctx.objects_of.get(r.service, ()))
         depends += ("ingress-auth",) if auth else ()
+        if moved:
+            # Prefect's Ingress keeps its name; the routes that shared it move to `-apps`, created
+            # after it gave their paths up (ingress-nginx's admission refuses a path defined twice).
+            depends += (f"ingress-{name}",)
+            name += "-apps"
+        headers = response_headers.route_headers(members[0], cfg.proxy)
+        if headers:
+            config_map = response_headers.config_map_name(name, headers)
+            ctx.add(Manifest(f"headers-{name}", {
+                "apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.meta(config_map),
+                "data": headers}, group="proxy", component="ReverseProxy"))
+            annotations[NGINX + "custom-headers"] = f"{ctx.namespace}/{config_map}"
+            depends += (f"headers-{name}",)
         ctx.add(Manifest(f"ingress-{name}", {
             "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": ctx.meta(name, annotations=annotations),
