@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from components.dryrun import EmittedContainer
+from live import private_tmp
 from live.update import Update, plan_update
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -595,7 +596,11 @@ class LiveStack:
             staged.parent.mkdir(parents=True, exist_ok=True)
             staged.write_text(content)
             binds.append(self._bind(c, path, staged))
-        setup = [f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in binds]
+        # Its own /tmp, as each Docker container has (guard status files must not be shared).
+        private = private_tmp.fresh(self.workdir, c.name)
+        setup = private_tmp.setup(private, [self.workdir, ROOT, *(src for src, _ in binds)],
+                                  [(Path(dst), src.is_file()) for src, dst in binds])
+        setup += [f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in binds]
         if c.working_dir:
             self._ensure(Path(c.working_dir), as_file=False)
             setup.append(f"cd {shlex.quote(c.working_dir)}")
