@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import ssl
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +20,8 @@ from live.gate import live_missing, require
 from live.kubernetes import FLOW_DIR, pods
 from live.runner import LIVE_VENV, LiveStack
 from live.session import Running, stack_outputs
+
+from components import csp
 
 pytestmark = [pytest.mark.live, pytest.mark.extended]  # long: ./run-tests -m extended
 
@@ -84,6 +88,25 @@ def test_prefect_is_ready_through_the_ingress_sub_path_and_its_login_guards_the_
 def test_app_route_answers_with_the_prefix_stripped(running):
     status, body = running.get("/api/", auth=None)
     assert status == 200 and b"Directory listing for /" in body
+
+
+def response_headers(running: Running, path: str) -> dict[str, str]:
+    try:
+        with urllib.request.urlopen(running.origin + path, context=running.ssl,
+                                    timeout=30) as response:
+            return dict(response.headers)
+    except urllib.error.HTTPError as err:  # the headers of a 401 or 404 count the same
+        return dict(err.headers)
+
+
+def test_prefect_ui_is_served_with_the_csp_and_every_route_with_the_security_headers(running):
+    """The Ingresses' custom-headers ConfigMaps, as the controller sends them."""
+    prefect, app = response_headers(running, "/prefect/"), response_headers(running, "/api/")
+    assert prefect["Content-Security-Policy"] == csp.PREFECT_UI_POLICY
+    assert "Content-Security-Policy" not in app, "the policy would break the app"
+    for sent in (prefect, app):
+        assert sent["X-Content-Type-Options"] == "nosniff"
+        assert sent["Strict-Transport-Security"] == "max-age=31536000"
 
 
 def test_flow_deployed_to_the_pool_completes_through_the_ingress_with_auth(running):

@@ -11,11 +11,10 @@ cluster's networking would read them:
   it admits, so a pod the policies do not admit cannot reach PostgreSQL; Services are the
   DNS names on those bridges;
 - the ingress controller is Caddy, configured from the Ingress objects (paths, the
-  ingress-nginx rewrite and basic-auth annotations, TLS) and admitted by the policy that
-  admits the controller's namespace.
+  ingress-nginx rewrite, basic-auth and custom-headers annotations, TLS) and admitted by
+  the policy that admits the controller's namespace.
 Stand-ins beyond runner.IMAGES: the worker image's flow code is ./flows (on Kubernetes it is
-built into the image), emptyDir at /tmp is the container's own /tmp the runner gives every
-container, and Prefect's pods run as root
+built into the image), emptyDir at /tmp is the host's /tmp, and Prefect's pods run as root
 (the stand-in Prefect's interpreter is under /root; the emitted runAsUser is 1001).
 """
 
@@ -92,7 +91,8 @@ def pods(evaluation: Evaluation) -> list[EmittedContainer]:
     if routed:
         ingress_deps = tuple(sorted({c for name, o in objects.items() if o["kind"] == "Ingress"
                                      for d in dependencies.get(name, ()) for c in names.get(d, ())}))
-        containers.append(ingress_controller(routed, secrets, policies, ingress_deps))
+        containers.append(ingress_controller(routed, secrets, policies, ingress_deps,
+                                             config_maps))
     return creation_order(containers)
 
 
@@ -167,7 +167,8 @@ def bridges(policies: list[dict[str, Any]], labels: dict[str, str]) -> list[str]
 
 
 def ingress_controller(ingresses: list[dict[str, Any]], secrets: dict[str, dict[str, str]],
-                       policies: list[dict[str, Any]], depends: tuple[str, ...]) -> EmittedContainer:
+                       policies: list[dict[str, Any]], depends: tuple[str, ...],
+                       config_maps: dict[str, dict[str, str]]) -> EmittedContainer:
     """Caddy serving the Ingresses as ingress-nginx would (see module docstring)."""
     admits_controller = [p["metadata"]["name"] for p in policies
                          if any("namespaceSelector" in f for rule in p["spec"].get("ingress") or []
@@ -175,7 +176,7 @@ def ingress_controller(ingresses: list[dict[str, Any]], secrets: dict[str, dict[
     return EmittedContainer(
         name=CONTROLLER, aliases=("proxy",), image=DEFAULT_CADDY_IMAGE, command=None,
         entrypoint=None, env={},
-        uploads={"/etc/caddy/Caddyfile": caddyfile(ingresses, secrets)},
+        uploads={"/etc/caddy/Caddyfile": caddyfile(ingresses, secrets, config_maps)},
         healthcheck=("CMD", "/usr/bin/python3", "-c",
                      "import urllib.request as u; u.urlopen('http://127.0.0.1:2020/', timeout=3)"),
         networks={net: () for net in admits_controller},
@@ -185,7 +186,8 @@ def ingress_controller(ingresses: list[dict[str, Any]], secrets: dict[str, dict[
         one_shot=False, wait_healthy=True, depends_on=depends)
 
 
-def caddyfile(ingresses: list[dict[str, Any]], secrets: dict[str, dict[str, str]]) -> str:
+def caddyfile(ingresses: list[dict[str, Any]], secrets: dict[str, dict[str, str]],
+              config_maps: dict[str, dict[str, str]]) -> str:
     hosts: dict[str, list[tuple[str, str]]] = {}  # site -> (prefix, handle block)
     tls_hosts = {h for i in ingresses for t in i["spec"].get("tls") or [] for h in t["hosts"]}
     for ingress in ingresses:
@@ -196,13 +198,17 @@ def caddyfile(ingresses: list[dict[str, Any]], secrets: dict[str, dict[str, str]
             user, _, digest = secrets[annotations[nginx + "auth-secret"]]["auth"].partition(":")
             auth = f"\t\tbasic_auth {{\n\t\t\t{user} {digest}\n\t\t}}\n"
         strip = annotations.get(nginx + "rewrite-target") == "/$2"
+        # custom-headers: <namespace>/<ConfigMap>, each entry a response header (more_set_headers)
+        headers = config_maps[annotations[nginx + "custom-headers"].split("/")[1]] \
+            if nginx + "custom-headers" in annotations else {}
+        sent = "".join(f'\t\theader {name} "{value}"\n' for name, value in headers.items())
         for rule in ingress["spec"]["rules"]:
             site = ("https://" if rule["host"] in tls_hosts else "http://") + rule["host"]
             for path in rule["http"]["paths"]:
                 prefix = path["path"].split("(")[0]
                 backend = path["backend"]["service"]
                 upstream = f"{backend['name']}:{backend['port']['number']}"
-                body = auth + (f"\t\turi strip_prefix {prefix}\n" if strip else "")
+                body = auth + sent + (f"\t\turi strip_prefix {prefix}\n" if strip else "")
                 body += f"\t\treverse_proxy {upstream}\n"
                 if prefix == "/":
                     block = f"\thandle {{\n{body}\t}}\n"
