@@ -14,7 +14,8 @@ cluster's networking would read them:
   ingress-nginx rewrite, basic-auth and custom-headers annotations, TLS) and admitted by
   the policy that admits the controller's namespace.
 Stand-ins beyond runner.IMAGES: the worker image's flow code is ./flows (on Kubernetes it is
-built into the image), emptyDir at /tmp is the host's /tmp, and Prefect's pods run as root
+built into the image), emptyDir at /tmp is the container's own /tmp the runner gives every
+container, and Prefect's pods run as root
 (the stand-in Prefect's interpreter is under /root; the emitted runAsUser is 1001).
 """
 
