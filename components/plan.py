@@ -21,6 +21,7 @@ from components import (
     scaleout,
     traefik,
     tuning,
+    worker_launch,
 )
 from components.config import (
     AppApiSettings,
@@ -349,10 +350,10 @@ def worker_specs(cfg: StackConfig, pool: WorkerPoolSettings, extra_depends: tupl
         workdir = code.mount_path
     worker = ServiceSpec(
         name=f"worker-{pool.name}", component="WorkerPool", image=image, port=WORKER_HEALTH_PORT,
-        command=("prefect", "worker", "start", "--pool", pool.name, "--type", pool.type,
-                 "--with-healthcheck"),
+        command=worker_launch.worker_command(pool.name, pool.type),
         env=env, replicas=pool.replicas, networks=workload_networks(pool),
-        mounts=code_mounts + mounts(pool.volumes), uploads=uploads(pool.files),
+        mounts=code_mounts + mounts(pool.volumes),
+        uploads=(*uploads(pool.files), worker_launch.worker_upload()),
         working_dir=workdir,
         healthcheck=HealthCheck(python_http_probe(f"http://localhost:{WORKER_HEALTH_PORT}/health"),
                                 start_period_s=60 if pool.extra_pip_packages else 30),

@@ -98,8 +98,10 @@ def test_worker_command_polls_its_pool_with_health_server_and_tuned_interval():
     config = cfg(workers=[{"name": "etl", "queryIntervalSeconds": 2, "concurrencyLimit": 3,
                            "extraPipPackages": ["pandas==2.2.3"]}])
     pool, worker = plan.worker_specs(config, config.workers[0], ())
-    assert worker.command == ("prefect", "worker", "start", "--pool", "etl", "--type",
-                              "process", "--with-healthcheck")
+    assert worker.command == ("python", "/opt/prefect-stack/prefect_worker.py", "prefect",
+                              "worker", "start", "--pool", "etl", "--type", "process",
+                              "--with-healthcheck")
+    assert "/opt/prefect-stack/prefect_worker.py" in {u.path for u in worker.uploads}
     assert worker.env["PREFECT_WORKER_QUERY_SECONDS"] == "2"
     assert worker.env["EXTRA_PIP_PACKAGES"] == "pandas==2.2.3"
     assert "http://localhost:8080/health" in " ".join(worker.healthcheck.test)
