@@ -33,8 +33,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """For `pytest -n 2 --dist loadgroup` (./run-tests): each test module stays on one worker
-    (module-scoped stacks and evaluations are built once), and every live test shares one
-    worker, so live stacks never compete for the machine-wide lock or the CPU."""
+    (module-scoped stacks and evaluations are built once), and every test that starts an
+    emitted stack (tests/test_live*.py) shares one worker, so live stacks never compete for
+    the machine-wide lock or the CPU. Live tests elsewhere run Prefect's own code without a
+    stack: their modules go to either worker, beside the stacks."""
     for item in items:
-        group = "live" if item.get_closest_marker("live") else item.module.__name__
+        starts_stacks = item.module.__name__.startswith("test_live")
+        group = "live" if starts_stacks and item.get_closest_marker("live") else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))

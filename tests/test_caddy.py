@@ -184,6 +184,7 @@ def get(port: int, path: str, auth: str | None = None, headers: dict | None = No
     return response.status, dict(response.getheaders()), body
 
 
+@pytest.mark.live
 def test_live_prefect_route_keeps_its_prefix_and_leaves_the_login_to_prefect(live_caddy):
     """One login: the proxy asks nothing on Prefect's route and passes the client's
     Authorization header through, for Prefect's own auth to check."""
@@ -200,6 +201,7 @@ def test_live_prefect_route_keeps_its_prefix_and_leaves_the_login_to_prefect(liv
     assert get(health, "/healthz")[0] == 200
 
 
+@pytest.mark.live
 def test_live_prefect_route_alone_sends_the_ui_content_security_policy(live_caddy):
     """On Prefect's responses (components/csp.py), not on an app's it would break."""
     port, _ = live_caddy
@@ -209,6 +211,7 @@ def test_live_prefect_route_alone_sends_the_ui_content_security_policy(live_cadd
     assert "Content-Security-Policy" not in headers
 
 
+@pytest.mark.live
 def test_live_app_route_strips_its_prefix_without_auth(live_caddy):
     port, _ = live_caddy
     status, _, body = get(port, "/api/items?x=1")
@@ -218,6 +221,7 @@ def test_live_app_route_strips_its_prefix_without_auth(live_caddy):
     assert status == 308 and headers["Location"] == "/api/"
 
 
+@pytest.mark.live
 def test_live_auth_route_without_prefect_bypass_requires_login(live_caddy):
     port, _ = live_caddy
     assert get(port, "/flower/tasks")[0] == 401
@@ -225,6 +229,7 @@ def test_live_auth_route_without_prefect_bypass_requires_login(live_caddy):
     assert status == 200 and json.loads(body)["path"] == "/flower/tasks"
 
 
+@pytest.mark.live
 @pytest.mark.parametrize(("path", "upstream", "seen"), [
     ("/minio/bucket/key", "minio:9000", "/bucket/key"),
     ("/minio-console/browser", "minio:9001", "/browser"),
@@ -240,12 +245,14 @@ def test_live_overlapping_prefixes_route_segment_exactly(live_caddy, path, upstr
     assert (answer["upstream"], answer["path"]) == (upstream, seen)
 
 
+@pytest.mark.live
 def test_live_second_route_of_a_service_keeps_its_own_auth(live_caddy):
     port, _ = live_caddy
     assert get(port, "/minio-console/browser")[0] == 401
     assert get(port, "/minio/bucket/key")[0] == 200
 
 
+@pytest.mark.live
 def test_live_unknown_paths_and_lookalike_prefixes_are_404(live_caddy):
     port, _ = live_caddy
     assert get(port, "/nothing-here")[0] == 404
@@ -253,6 +260,7 @@ def test_live_unknown_paths_and_lookalike_prefixes_are_404(live_caddy):
     assert get(port, "/prefectx")[0] == 404
 
 
+@pytest.mark.live
 def test_live_bare_prefix_redirects_to_the_ui(live_caddy):
     port, _ = live_caddy
     status, headers, _ = get(port, "/prefect")
@@ -264,12 +272,14 @@ def websocket_upgrade(port: int, path: str) -> tuple[str, bytes]:
         return websocket_echo(sock, path)
 
 
+@pytest.mark.live
 def test_live_websocket_upgrade_reaches_the_prefect_api(live_caddy):
     port, _ = live_caddy
     status, echoed = websocket_upgrade(port, "/prefect/api/events/in")
     assert " 101 " in status and echoed == b"hello"
 
 
+@pytest.mark.live
 def test_live_websocket_to_a_proxy_protected_route_needs_login(live_caddy):
     port, _ = live_caddy
     status, _ = websocket_upgrade(port, "/flower/socket")

@@ -101,6 +101,7 @@ def redis_check(port: int, password: str, shim: Path) -> int:
                           capture_output=True, timeout=15, check=False).returncode
 
 
+@pytest.mark.live  # a real redis-server
 def test_the_redis_check_needs_a_pong_not_just_an_answer(redis_port, tmp_path):
     assert redis_check(redis_port, "right", tmp_path) == 0
     assert redis_check(redis_port, "wrong", tmp_path) != 0

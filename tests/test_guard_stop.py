@@ -14,9 +14,10 @@ import sys
 
 import pytest
 from harness import ROOT
+from live.gate import require_live_prefect
 
 GUARD = ROOT / "components" / "assets" / "prefect_guard.py"
-LIVE_PYTHON = ROOT / ".live" / "prefect" / "bin" / "python"
+pytestmark = pytest.mark.live  # Prefect's own services, stopped for real
 
 # Prefect's own ReactiveTriggers, its automations taking 0.5 s to load (as from a busy
 # database), and the services stopped 0.1 s after they started.
@@ -54,14 +55,12 @@ asyncio.run(main())
 
 
 def test_guarded_services_stop_when_stopped_before_a_service_finished_starting(tmp_path):
-    if not LIVE_PYTHON.exists():
-        pytest.skip("needs the live Prefect (./run-tests as root installs it)")
     script = tmp_path / "early_stop.py"
     script.write_text(EARLY_STOP.format(guard_dir=str(GUARD.parent)))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path),
            "PREFECT_STACK_GUARD_STATUS": str(tmp_path / "status.json")}
     try:
-        result = subprocess.run([str(LIVE_PYTHON), str(script)], capture_output=True, text=True,
+        result = subprocess.run([str(require_live_prefect()), str(script)], capture_output=True, text=True,
                                 env=env, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         pytest.fail("the guarded services were still running 30 s after they were stopped")

@@ -10,7 +10,7 @@ import subprocess
 import pulumi
 import pytest
 from harness import Evaluation, evaluate, stack_file
-from live.runner import LIVE_VENV
+from live.gate import LIVE_PYTHON, require_live_prefect
 
 from components import hygiene, plan
 from components.config import StackConfig
@@ -136,8 +136,8 @@ READ_SETTINGS = (
 def prefect_reading(request, tmp_path_factory):
     """The live Prefect reading the emitted settings starts with this module's first test and
     imports Prefect (seconds) while the others run; its test reads the answer."""
-    python = LIVE_VENV / "bin" / "python"
-    if not python.exists() or not any(i.name == PREFECT_READS_TEST for i in request.session.items):
+    if not LIVE_PYTHON.exists() or not any(i.name == PREFECT_READS_TEST
+                                           for i in request.session.items):
         yield None
         return
     try:
@@ -147,7 +147,7 @@ def prefect_reading(request, tmp_path_factory):
             "PREFECT_SERVER_SERVICES_DB_VACUUM", "PREFECT_SERVER_EVENTS_",
             "PREFECT_SERVER_DATABASE_MIGRATION", "PREFECT_SERVER_METRICS"))}
         home = tmp_path_factory.mktemp("prefect-home")
-        process = subprocess.Popen([str(python), "-c", READ_SETTINGS],
+        process = subprocess.Popen([str(LIVE_PYTHON), "-c", READ_SETTINGS],
                                    env={**env, "PATH": os.environ["PATH"], "HOME": str(home),
                                         "PREFECT_HOME": str(home)},
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -159,10 +159,10 @@ def prefect_reading(request, tmp_path_factory):
     process.communicate()
 
 
-@pytest.mark.skipif(not (LIVE_VENV / "bin" / "python").exists(),
-                    reason=f"needs the live Prefect at {LIVE_VENV} (./run-tests installs it as root)")
+@pytest.mark.live
 def test_prefect_reads_the_emitted_hygiene_settings_as_intended(prefect_reading):
     """The names and value formats are Prefect's: its own settings model parses them."""
+    require_live_prefect()
     if isinstance(prefect_reading, Exception):
         raise prefect_reading
     env, process = prefect_reading

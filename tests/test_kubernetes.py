@@ -384,6 +384,7 @@ def checkov_run(request, tmp_path_factory):
     process.communicate()
 
 
+@pytest.mark.live  # checkov, the real scanner
 def test_checkov_finds_nothing_but_the_justified_skips_and_every_skip_is_needed(checkov_run):
     if isinstance(checkov_run, Exception):
         raise checkov_run

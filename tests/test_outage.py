@@ -10,18 +10,13 @@ import subprocess
 
 import pytest
 from harness import ROOT, evaluate, stack_file
+from live.gate import require_live_prefect
 
 from components import outage, plan, scaleout
 from components.config import StackConfig
 from components.dryrun import emitted_containers
 
-LIVE_PYTHON = ROOT / ".live" / "prefect" / "bin" / "python"
 ASSETS = ROOT / "components" / "assets"
-
-
-def needs_live_prefect() -> None:
-    if not LIVE_PYTHON.exists():
-        pytest.skip("needs the live Prefect (./run-tests as root installs it)")
 
 
 def retry_window_s(retries: int, jitter: float = 0.2) -> float:
@@ -44,12 +39,12 @@ def test_every_prefect_client_container_retries_500s_through_a_minute_long_outag
     assert retry_window_s(5) < 60  # Prefect's default gives up within a 60 s outage
 
 
+@pytest.mark.live
 def test_prefect_reads_the_client_settings_as_intended():
-    needs_live_prefect()
     script = ("import json; from prefect.settings import get_current_settings as s; c = s(); "
               "print(json.dumps([c.client.max_retries, sorted(c.client.retry_extra_codes), "
               "c.flows.heartbeat_frequency]))")
-    out = subprocess.run([str(LIVE_PYTHON), "-c", script], capture_output=True, text=True,
+    out = subprocess.run([str(require_live_prefect()), "-c", script], capture_output=True, text=True,
                          check=True, env={"PATH": os.environ["PATH"], **outage.client_env()})
     assert json.loads(out.stdout) == [7, [500], 30]
 
@@ -133,15 +128,15 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.live
 def test_sweeper_crashes_runs_stuck_pending_or_silent_running_and_nothing_else(tmp_path):
-    needs_live_prefect()
     script = tmp_path / "sweep.py"
     script.write_text(SWEEP.format(assets=str(ASSETS)))
     env = {"PATH": os.environ["PATH"], "PREFECT_HOME": str(tmp_path),
            "PREFECT_SERVER_DATABASE_CONNECTION_URL":
                f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
            **outage.sweeper_env()}
-    result = subprocess.run([str(LIVE_PYTHON), str(script)], capture_output=True, text=True,
+    result = subprocess.run([str(require_live_prefect()), str(script)], capture_output=True, text=True,
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
@@ -175,9 +170,9 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.live
 def test_the_guard_runs_the_sweeper_with_all_services_only_and_it_outlives_a_dead_database(
         tmp_path):
-    needs_live_prefect()
     script = tmp_path / "guarded.py"
     script.write_text(GUARDED.format(assets=str(ASSETS)))
     env = {"PATH": os.environ["PATH"], "PREFECT_HOME": str(tmp_path),
@@ -185,7 +180,7 @@ def test_the_guard_runs_the_sweeper_with_all_services_only_and_it_outlives_a_dea
            "PREFECT_SERVER_DATABASE_CONNECTION_URL":  # nothing listens there: an outage
                "postgresql+asyncpg://prefect:x@127.0.0.1:9/prefect",
            **outage.sweeper_env(), "PREFECT_STACK_SWEEP_INTERVAL_SECONDS": "0.3"}
-    result = subprocess.run([str(LIVE_PYTHON), str(script)], capture_output=True, text=True,
+    result = subprocess.run([str(require_live_prefect()), str(script)], capture_output=True, text=True,
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     before, _, after = result.stderr.partition("webserver-only set stopped")

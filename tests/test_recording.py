@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 from harness import ROOT, evaluate, stack_file
+from live.gate import require_live_prefect
 
 from components.dryrun import emitted_containers
 
-LIVE_PYTHON = ROOT / ".live" / "prefect" / "bin" / "python"
 GUARD = ROOT / "components" / "assets" / "prefect_guard.py"
+# Prefect's own recorder and services run here, as processes with real timers.
+pytestmark = pytest.mark.live
 
 # A recorder that piled up OUTAGE_EVENTS task events while the database was down (its writes
 # fail), then the database is back and one run's three task events arrive: are they written?
@@ -73,16 +75,11 @@ asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
 """
 
 
-def needs_live_prefect() -> None:
-    if not LIVE_PYTHON.exists():
-        pytest.skip("needs the live Prefect (./run-tests as root installs it)")
-
-
 def start_backlog(tmp_path: Path, env: dict[str, str], patience: float
                   ) -> subprocess.Popen[str]:
     script = tmp_path / "backlog.py"
     script.write_text(BACKLOG)
-    return subprocess.Popen([str(LIVE_PYTHON), str(script), "30", str(patience)],
+    return subprocess.Popen([str(require_live_prefect()), str(script), "30", str(patience)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={"PATH": os.environ["PATH"], "PREFECT_HOME": str(tmp_path),
                                  **env})
@@ -99,7 +96,7 @@ def emitted_server_env() -> dict[str, str]:
 def written(tmp_path_factory) -> dict[str, dict]:
     """New task runs written after the backlog: with Prefect's defaults and with the stack's
     settings (both processes at once, to keep the unit suite short)."""
-    needs_live_prefect()
+    require_live_prefect()
     processes = {"prefect": start_backlog(tmp_path_factory.mktemp("defaults"), {}, 8),
                  "stack": start_backlog(tmp_path_factory.mktemp("stack"), emitted_server_env(),
                                         10)}
@@ -173,7 +170,7 @@ def guarded_recording(tmp_path: Path, mode: str, port: int | str) -> subprocess.
     script = tmp_path / "fake.py"
     script.write_text(FAKE_RECORDING.format(guard_dir=str(GUARD.parent), mode=mode))
     return subprocess.Popen(
-        [str(LIVE_PYTHON), str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [str(require_live_prefect()), str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env={**os.environ, "PREFECT_HOME": str(tmp_path),
                         "PREFECT_STACK_GUARD_STATUS": str(tmp_path / "status.json"),
                         "PREFECT_STACK_GUARD_STALL_SECONDS": "3",
@@ -198,7 +195,7 @@ def guarded(tmp_path_factory) -> Iterator[dict[str, Outcome]]:
     """Each scenario's guarded process, all started at once (to keep the unit suite short),
     each watched for WINDOW_S once its guard runs: the database a port that accepts
     connections (as a running PostgreSQL does), or one closed."""
-    needs_live_prefect()
+    require_live_prefect()
     with socket.socket() as database:
         database.bind(("127.0.0.1", 0))
         database.listen(16)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness import ROOT, evaluate, stack_file
+from live.gate import require_live_prefect
 from test_caddy import CADDY
 from test_config_errors import rejected
 from test_traefik import validate
@@ -22,7 +23,6 @@ from components.config import StackConfig
 from components.dryrun import BUILT_IMAGE, emitted_containers
 
 GUARD = ROOT / "components" / "assets" / "prefect_guard.py"
-LIVE_PYTHON = ROOT / ".live" / "prefect" / "bin" / "python"
 
 
 def ha(**server) -> StackConfig:
@@ -200,13 +200,12 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.live
 def test_guard_exits_a_process_whose_service_stopped_so_the_restart_policy_replaces_it(tmp_path):
-    if not LIVE_PYTHON.exists():
-        pytest.skip("needs the live Prefect (./run-tests as root installs it)")
     script = tmp_path / "fake.py"
     script.write_text(FAKE_SERVICES.format(guard_dir=str(GUARD.parent)))
     status = tmp_path / "status.json"
-    result = subprocess.run([str(LIVE_PYTHON), str(script)], capture_output=True, text=True,
+    result = subprocess.run([str(require_live_prefect()), str(script)], capture_output=True, text=True,
                             timeout=120, env={**os.environ, "PREFECT_HOME": str(tmp_path),
                                               "PREFECT_STACK_GUARD_STATUS": str(status),
                                               "PREFECT_STACK_GUARD_GRACE_SECONDS": "2"})

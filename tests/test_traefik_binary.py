@@ -37,6 +37,7 @@ from components import csp, plan, traefik
 from components.config import DEFAULT_TRAEFIK_IMAGE, StackConfig
 from components.routes import Route
 
+pytestmark = pytest.mark.live  # the real Traefik, serving on loopback
 TRAEFIK = ROOT / ".live" / "traefik" / "bin" / "traefik"
 PASSWORD = "correct horse"
 LOGIN = f"admin:{PASSWORD}"

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from harness import evaluate
-from live.runner import LIVE_VENV
+from live.gate import require_live_prefect
 
 POOL = {"workers": [{"name": "etl"}]}
 
@@ -30,14 +30,13 @@ def test_null_flow_run_command_leaves_prefects_generated_command():
     assert "--base-job-template" not in script and " | " not in script
 
 
-@pytest.mark.skipif(not (LIVE_VENV / "bin" / "python").exists(),
-                    reason=f"needs the live Prefect at {LIVE_VENV} (./run-tests installs it as root)")
+@pytest.mark.live
 def test_the_emitted_template_is_prefects_own_with_only_the_command_default_set(tmp_path):
     """Run the emitted pipe with the image's Prefect: the template must be Prefect's default
     for process pools, except the command's default."""
     pipe = pool_script({"workers": [{"name": "etl", "flowRunCommand": "python -X utf8 -m "
                                      "prefect.engine"}]}).split(" | ", 1)[0]
-    env = {"PATH": f"{LIVE_VENV / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp_path),
+    env = {"PATH": f"{require_live_prefect().parent}:{os.environ['PATH']}", "HOME": str(tmp_path),
            "PREFECT_HOME": str(tmp_path)}
 
     def run(script: str) -> dict:

@@ -40,6 +40,18 @@ def require(missing: str | None, what: str) -> None:
     pytest.skip(missing)
 
 
+LIVE_PYTHON = LIVE_VENV / "bin" / "python"
+
+
+def require_live_prefect() -> Path:
+    """The live Prefect's interpreter, for tests that run Prefect's own code without a stack:
+    they need no root, only what ./run-tests installs as root."""
+    require(None if LIVE_PYTHON.exists() else
+            f"needs the live Prefect at {LIVE_VENV} (./run-tests installs it as root)",
+            "a test of Prefect's own code")
+    return LIVE_PYTHON
+
+
 def require_browser() -> None:
     require(live_missing() or browser_missing(), "the browser test")
 
