@@ -25,6 +25,8 @@ from components.dryrun import (  # noqa: F401 (re-exported for the tests)
     unwrap,
 )
 from components.dryrun import stack_file as read_stack_file
+from components.loader import load
+from components.spec import StackPlan
 
 ROOT = Path(__file__).resolve().parent.parent
 _EVALUATIONS: dict[str, Evaluation] = {}
@@ -44,6 +46,24 @@ def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
     if key not in _EVALUATIONS:
         _EVALUATIONS[key] = dryrun.evaluate(config, secrets, stack, plain)
     return _EVALUATIONS[key]
+
+
+def planned(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None) -> StackPlan:
+    """The backend-neutral plan the program would deploy, read and checked as `pulumi up`
+    reads config, without Pulumi: milliseconds where an evaluation takes a tenth of a second
+    or more. For tests of Prefect knowledge (settings, commands, scripts); what the Docker
+    provider receives is judged on `evaluate`. A ConfigError raises as it does there."""
+    values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    values.update(secrets or {})
+    return load(values, set(secrets or {})).plan
+
+
+def planned_env(config: Mapping[str, Any], service: str,
+                secrets: Mapping[str, str] | None = None) -> dict[str, str]:
+    """One service's plain env in the plan; a value built from secrets stays its template
+    (`SecretText.template`, e.g. `${basicAuthPassword}`)."""
+    env = planned(config, secrets).service(service).env
+    return {k: v if isinstance(v, str) else v.template for k, v in env.items()}
 
 
 def known_secret(key: str) -> str:

@@ -9,7 +9,7 @@ import subprocess
 
 import pulumi
 import pytest
-from harness import Evaluation, evaluate, stack_file
+from harness import Evaluation, evaluate, planned, planned_env, stack_file
 from live.gate import LIVE_PYTHON, require_live_prefect
 
 from components import hygiene, plan
@@ -21,7 +21,7 @@ POOL_ENV = "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE"
 
 
 def server_env(config) -> dict[str, str]:
-    return evaluate(config).env("prefect-prefect-server")
+    return planned_env(config, "prefect-server")
 
 
 def test_vacuum_deletes_old_events_and_old_flow_runs_by_default():
@@ -40,15 +40,16 @@ def test_flow_runs_kept_forever_when_their_retention_is_null():
 
 
 def test_migration_timeout_reaches_the_migration_job_on_postgres_only():
-    ev = evaluate({**HA, "database": {"kind": "postgres", "migrationTimeoutSeconds": 600}})
-    assert ev.env("prefect-prefect-migrate")["PREFECT_SERVER_DATABASE_MIGRATION_TIMEOUT"] == "600"
+    migrate = planned_env({**HA, "database": {"kind": "postgres", "migrationTimeoutSeconds": 600}},
+                          "prefect-migrate")
+    assert migrate["PREFECT_SERVER_DATABASE_MIGRATION_TIMEOUT"] == "600"
     assert "PREFECT_SERVER_DATABASE_MIGRATION_TIMEOUT" not in server_env({})  # SQLite
 
 
 def test_postgres_runs_with_max_connections_set_explicitly():
-    ev = evaluate({"database": {"kind": "postgres", "postgres": {"maxConnections": 250}}})
-    assert ev.container("prefect-postgres")["command"][-3:] == ["postgres", "-c",
-                                                                "max_connections=250"]
+    postgres = planned({"database": {"kind": "postgres", "postgres": {"maxConnections": 250}}}
+                       ).service("postgres")
+    assert postgres.command[-3:] == ("postgres", "-c", "max_connections=250")
 
 
 @pytest.mark.parametrize("config", [POSTGRES, HA, {**HA, "server": {"replicas": 4}}])
@@ -90,7 +91,7 @@ def test_backup_and_db_init_sessions_count_against_max_connections():
         evaluate(config, into=evaluation)
     assert evaluation.resources == []
     assert "31 connections needed" in str(err.value) and "backup 1 × 1" in str(err.value)
-    evaluate({**config, "database": {"kind": "postgres", "postgres": {"maxConnections": 31}}})
+    planned({**config, "database": {"kind": "postgres", "postgres": {"maxConnections": 31}}})
 
 
 def pool_config(size: int, overflow: int, max_connections: int, replicas: int = 2) -> dict:
@@ -103,7 +104,7 @@ def test_pools_that_exactly_fit_max_connections_are_accepted():
     # 2 API replicas + services + migrate job, each 20 + 10, db-init 1, reserve 10, slots 3
     cfg = StackConfig.model_validate(pool_config(20, 10, 4 * 30 + 1 + 10 + 3))
     assert hygiene.connections_needed(cfg) == 134
-    evaluate(pool_config(20, 10, 134))
+    planned(pool_config(20, 10, 134))
 
 
 def test_pools_one_connection_over_max_connections_are_refused_with_the_arithmetic():
