@@ -36,8 +36,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     (module-scoped stacks and evaluations are built once), and every test that starts an
     emitted stack (tests/test_live*.py) shares one worker, so live stacks never compete for
     the machine-wide lock or the CPU. Live tests elsewhere run Prefect's own code without a
-    stack: their modules go to either worker, beside the stacks."""
+    stack: their modules go to either worker, beside the stacks. The Kubernetes modules share
+    a worker: pulumi_kubernetes's types cost a second of CPU to import, once per worker."""
     for item in items:
-        starts_stacks = item.module.__name__.startswith("test_live")
-        group = "live" if starts_stacks and item.get_closest_marker("live") else item.module.__name__
+        module = item.module.__name__
+        starts_stacks = module.startswith("test_live")
+        group = ("live" if starts_stacks and item.get_closest_marker("live")
+                 else "kubernetes" if module.startswith("test_kubernetes") else module)
         item.add_marker(pytest.mark.xdist_group(group))

@@ -39,7 +39,9 @@ def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
     """`components.dryrun.evaluate`, run once per distinct input for the whole session: many
     test files judge the same committed stacks, and each evaluation costs up to a second.
     Callers get the same Evaluation back, so they must only read it. Calls with options
-    (into=, password_for=, daemon=, preview=) always run afresh; so does anything that fails."""
+    (into=, password_for=, daemon=, preview=) always run afresh; so does anything that fails.
+    An option given as None is no option."""
+    options = {key: value for key, value in options.items() if value is not None}
     if options:
         return dryrun.evaluate(config, secrets, stack, plain, **options)
     key = json.dumps([config, secrets, stack, plain, os.getcwd()], sort_keys=True)
