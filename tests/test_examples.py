@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, evaluate, is_secret, stack_file
+from harness import ROOT, evaluate, is_secret, planned, stack_file
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
@@ -18,10 +18,15 @@ def test_there_is_one_example_per_reference_deployment():
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_deploys_every_long_running_container_with_health_check(path: Path):
     config, secrets = stack_file(str(path.relative_to(ROOT)))
-    ev = evaluate(config, secrets, stack="example")
-    for name, container in ev.containers().items():
-        if container.get("mustRun") is not False:
-            assert container["healthcheck"]["tests"], name
+    for spec in planned(config, secrets).services:  # one-shot jobs are the only ones not kept running
+        if not spec.one_shot:
+            assert spec.healthcheck is not None and spec.healthcheck.test, spec.name
+
+
+def rendered_env(config: dict, secrets: dict[str, str], service: str) -> dict[str, str]:
+    """A service's env in the plan with the known test secrets filled in, as Docker gets it."""
+    env = planned(config, secrets).service(service).env
+    return {k: v if isinstance(v, str) else v.render(secrets) for k, v in env.items()}
 
 
 def names(ev) -> set[str]:
@@ -125,11 +130,10 @@ def test_reference_003_one_minio_two_routes_bucket_job_and_derived_broker_urls()
 
 def test_reference_004_uses_the_external_url_secret_and_basic_auth_not_an_api_key():
     config, secrets = stack_file("examples/004-external-postgres.yaml")
-    ev = evaluate(config, secrets)
-    env = ev.env("captionacc-prefect-server")
+    env = rendered_env(config, secrets, "prefect-server")
     assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == "test-secret-supabaseDatabaseUrl"
     assert env["PREFECT_SERVER_UI_API_URL"] == "/api"
-    app = ev.env("captionacc-orchestrator")
+    app = rendered_env(config, secrets, "orchestrator")
     assert app["PREFECT_API_URL"] == "http://prefect-server:4200/api"
     assert app["PREFECT_API_AUTH_STRING"] == "orchestrator:test-secret-basicAuthPassword"
     assert "PREFECT_API_KEY" not in app
