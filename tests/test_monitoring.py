@@ -10,10 +10,10 @@ import subprocess
 import pulumi
 import pytest
 import yaml
-from harness import Evaluation, evaluate, stack_file
+from harness import Evaluation, evaluate, planned, stack_file
 
-from components import monitoring, plan, traefik
-from components.config import DEFAULT_EXPORTER_IMAGE, StackConfig
+from components import monitoring, traefik
+from components.config import DEFAULT_EXPORTER_IMAGE
 from components.spec import SecretText, StackPlan
 
 HA = {"database": {"kind": "postgres"}, "redis": {"enabled": True},
@@ -21,42 +21,48 @@ HA = {"database": {"kind": "postgres"}, "redis": {"enabled": True},
 
 
 @pytest.fixture(scope="module")
-def prod() -> Evaluation:
-    """The committed prod stack with its monitoring section turned on."""
+def prod() -> StackPlan:
+    """The plan of the committed prod stack with its monitoring section turned on."""
     config, secrets = stack_file("Pulumi.prod.yaml")
     config["monitoring"] = {**config["monitoring"], "enabled": True}
-    return evaluate(config, secrets, stack="prod")
+    return planned(config, secrets)
 
 
 def uploads(ev: Evaluation, container: str) -> dict[str, str]:
     return {u["file"]: u["content"] for u in ev.container(container).get("uploads", [])}
 
 
-def planned(config) -> StackPlan:
-    return plan.build_plan(StackConfig.model_validate(config))
+def planned_uploads(stack: StackPlan, service: str) -> dict[str, str]:
+    """A service's files in the plan; one built from secrets stays its template."""
+    return {u.path: u.content if isinstance(u.content, str) else u.content.template
+            for u in stack.service(service).uploads}
+
+
+def env(stack: StackPlan, service: str) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else v.template
+            for k, v in stack.service(service).env.items()}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_monitoring_is_off_unless_enabled(stack):
     config, secrets = stack_file(f"Pulumi.{stack}.yaml")
-    ev = evaluate(config, secrets, stack=stack)
-    assert not any(name.endswith(monitoring.NAMES) for name in ev.containers())
-    assert "PREFECT_SERVER_METRICS_ENABLED" not in ev.env(f"prefect-{stack}-prefect-server")
+    built = planned(config, secrets)
+    assert not any(spec.name.endswith(monitoring.NAMES) for spec in built.services)
+    assert "PREFECT_SERVER_METRICS_ENABLED" not in env(built, "prefect-server")
 
 
 def test_prod_runs_exporter_prometheus_and_grafana_with_prefect_metrics_on(prod):
-    names = set(prod.containers())
-    assert {"prefect-prod-prefect-exporter", "prefect-prod-prometheus",
-            "prefect-prod-grafana"} <= names
-    assert prod.env("prefect-prod-prefect-server")["PREFECT_SERVER_METRICS_ENABLED"] == "true"
+    names = {spec.name for spec in prod.services}
+    assert {"prefect-exporter", "prometheus", "grafana"} <= names
+    assert env(prod, "prefect-server")["PREFECT_SERVER_METRICS_ENABLED"] == "true"
 
 
 def test_exporter_reads_the_prefect_api_inside_the_network_with_the_login(prod):
-    env = prod.env("prefect-prod-prefect-exporter")
-    assert env["PREFECT_API_URL"] == "http://prefect-server:4200/prefect/api"
-    login = prod.env("prefect-prod-prefect-server")["PREFECT_SERVER_API_AUTH_STRING"]
-    assert env["PREFECT_API_AUTH_STRING"] == login and login.startswith("admin:")
-    assert env["METRICS_PORT"] == str(monitoring.EXPORTER_PORT)
+    exporter = env(prod, "prefect-exporter")
+    assert exporter["PREFECT_API_URL"] == "http://prefect-server:4200/prefect/api"
+    login = env(prod, "prefect-server")["PREFECT_SERVER_API_AUTH_STRING"]
+    assert exporter["PREFECT_API_AUTH_STRING"] == login and login.startswith("admin:")
+    assert exporter["METRICS_PORT"] == str(monitoring.EXPORTER_PORT)
 
 
 def test_exporter_image_is_pinned_to_a_release():
@@ -80,14 +86,16 @@ def test_scrape_config_targets_every_api_replica_by_name_with_the_stack_login():
     assert password == SecretText("${basicAuthPassword}")
     assert jobs["prefect-exporter"]["static_configs"][0]["targets"] == ["prefect-exporter:8000"]
     assert jobs["prometheus"]["metrics_path"] == "/prometheus/metrics"
+    # Grafana's datasource URL names prometheus: Docker resolves it by the container's alias
+    assert "prometheus" in ev.container("prefect-prometheus")["networksAdvanced"][0]["aliases"]
 
 
 def test_prometheus_serves_under_its_public_prefix(prod):
-    command = prod.container("prefect-prod-prometheus")["command"]
+    command = prod.service("prometheus").command
     assert "--web.route-prefix=/prometheus" in command
     assert "--web.external-url=https://prefect.example.com/prometheus/" in command
     assert "--storage.tsdb.retention.time=15d" in command
-    health = prod.container("prefect-prod-prometheus")["healthcheck"]["tests"]
+    health = prod.service("prometheus").healthcheck.test
     assert health[-1] == "http://localhost:9090/prometheus/-/ready"
 
 
@@ -107,7 +115,7 @@ def test_generated_scrape_config_passes_promtool(tmp_path):
 
 
 def test_monitoring_routes_are_behind_the_proxy_login(prod):
-    caddyfile = uploads(prod, "prefect-prod-proxy")["/etc/caddy/Caddyfile"]
+    caddyfile = planned_uploads(prod, "proxy")["/etc/caddy/Caddyfile"]
     for prefix, upstream in (("/prometheus", "prometheus:9090"), ("/grafana", "grafana:3000")):
         start = caddyfile.index(f"path {prefix} {prefix}/*")
         block = caddyfile[start:caddyfile.index(f"reverse_proxy {upstream}", start)]
@@ -116,18 +124,17 @@ def test_monitoring_routes_are_behind_the_proxy_login(prod):
 
 
 def test_grafana_datasource_points_at_prometheus_under_its_prefix(prod):
-    files = uploads(prod, "prefect-prod-grafana")
+    files = planned_uploads(prod, "grafana")
     doc = yaml.safe_load(files["/etc/grafana/provisioning/datasources/prefect-stack.yaml"])
     assert doc["apiVersion"] == 1
     (source,) = doc["datasources"]
     assert {"name", "type", "uid", "url", "access"} <= set(source)
     assert source["type"] == "prometheus" and source["access"] == "proxy"
     assert source["url"] == "http://prometheus:9090/prometheus"
-    assert "prometheus" in prod.container("prefect-prod-prometheus")["networksAdvanced"][0]["aliases"]
 
 
 def test_grafana_dashboard_is_provisioned_from_a_file_bound_to_the_datasource_uid(prod):
-    files = uploads(prod, "prefect-prod-grafana")
+    files = planned_uploads(prod, "grafana")
     providers = yaml.safe_load(files["/etc/grafana/provisioning/dashboards/prefect-stack.yaml"])
     assert providers["apiVersion"] == 1
     (provider,) = providers["providers"]
@@ -146,29 +153,30 @@ def test_grafana_dashboard_is_provisioned_from_a_file_bound_to_the_datasource_ui
         assert {"type", "title", "gridPos", "targets"} <= set(panel)
         assert panel["datasource"]["uid"] == uid
         assert all(t["datasource"]["uid"] == uid and t["expr"] for t in panel["targets"])
-    home = prod.env("prefect-prod-grafana")["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    home = env(prod, "grafana")["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == dashboards[0]
 
 
 def test_grafana_lets_the_stack_login_in_as_a_viewer_under_its_sub_path(prod):
-    env = prod.env("prefect-prod-grafana")
-    assert env["GF_SERVER_ROOT_URL"] == "https://prefect.example.com/grafana/"
-    assert env["GF_SERVER_SERVE_FROM_SUB_PATH"] == "true"
-    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
-    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
-    assert env["GF_AUTH_BASIC_ENABLED"] == "false"  # would re-check the proxy's header
+    grafana = env(prod, "grafana")
+    assert grafana["GF_SERVER_ROOT_URL"] == "https://prefect.example.com/grafana/"
+    assert grafana["GF_SERVER_SERVE_FROM_SUB_PATH"] == "true"
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert grafana["GF_AUTH_BASIC_ENABLED"] == "false"  # would re-check the proxy's header
     grafana_plan = planned(HA)
     admin = grafana_plan.service("grafana").env["GF_SECURITY_ADMIN_PASSWORD"]
     assert admin == SecretText("${grafanaAdminPassword}")
     assert next(s for s in grafana_plan.secrets if s.key == "grafanaAdminPassword").generatable
-    health = prod.container("prefect-prod-grafana")["healthcheck"]["tests"]
+    health = prod.service("grafana").healthcheck.test
     assert health[-1] == "http://localhost:3000/grafana/api/health"
 
 
 def test_grafana_can_be_left_out():
-    ev = evaluate({**HA, "monitoring": {"enabled": True, "grafana": {"enabled": False}}})
-    assert "prefect-grafana" not in ev.containers()
-    assert "prefect-prometheus" in ev.containers()
+    built = planned({**HA, "monitoring": {"enabled": True, "grafana": {"enabled": False}}})
+    names = {spec.name for spec in built.services}
+    assert "grafana" not in names
+    assert "prometheus" in names
 
 
 def rejected(config) -> str:
@@ -202,8 +210,8 @@ def test_bad_monitoring_config_is_refused_naming_the_key(config, key, expected):
 
 
 def test_traefik_serves_the_monitoring_routes_behind_its_basic_auth():
-    ev = evaluate({**HA, "proxy": {"kind": "traefik"}})
-    dynamic = yaml.safe_load(uploads(ev, "prefect-proxy")[traefik.DYNAMIC_PATH])
+    built = planned({**HA, "proxy": {"kind": "traefik"}})
+    dynamic = yaml.safe_load(planned_uploads(built, "proxy")[traefik.DYNAMIC_PATH])
     routers = dynamic["http"]["routers"]
     for prefix, upstream in (("/prometheus", "prometheus:9090"), ("/grafana", "grafana:3000")):
         (router,) = [r for r in routers.values() if f"`{prefix}`" in r["rule"]]
