@@ -5,14 +5,19 @@ tests/test_live_day2.py; the start script itself runs against PostgreSQL there."
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pulumi
 import pytest
-from harness import RANDOM_PASSWORD, evaluate, stack_file
+from harness import RANDOM_PASSWORD, evaluate, generated_password, planned, stack_file
 
 from components import postgres_start
+from components.config import PROJECT
 from components.dryrun import emitted_containers
+from components.spec import EnvValue
 
 PROD = "prefect-prod-"
+ROTATED = {"secrets": {"rotation": {"appDbPassword": "2026-11-30"}}}
 
 
 def prod(overrides: dict | None = None, secrets: dict | None = None):
@@ -25,14 +30,38 @@ def envs(evaluation) -> dict[str, dict[str, str]]:
     return {c.name.removeprefix(PROD): c.env for c in emitted_containers(evaluation)}
 
 
+class Filled(NamedTuple):
+    env: dict[str, str]
+    uploads: dict[str, str]
+
+
+def planned_prod(overrides: dict | None = None, secrets: dict | None = None
+                 ) -> dict[str, Filled]:
+    """Each service's env and uploads in the prod plan with the secrets filled in as the
+    program fills them: a set secret's value, a generated one's stand-in (as on the mocks).
+    A change of a set secret is plan data; generated values and their rotation are judged
+    on `evaluate` below."""
+    config, stack_secrets = stack_file("Pulumi.prod.yaml")
+    secrets = {**stack_secrets, **(secrets or {})}
+    plan = planned({**config, **(overrides or {})}, secrets)
+    values = {s.key: secrets[s.key] if s.key in secrets else generated_password(s.key)
+              for s in plan.secrets}
+
+    def fill(value: EnvValue) -> str:
+        return value if isinstance(value, str) else value.render(values, f"{PROJECT}/prod")
+
+    return {s.name: Filled({k: fill(v) for k, v in s.env.items()},
+                           {u.path: fill(u.content) for u in s.uploads}) for s in plan.services}
+
+
 def test_postgres_starts_through_the_script_that_applies_its_superuser_password():
-    ev = prod()
-    server = ev.container(f"{PROD}postgres")
-    command = server["command"]
-    assert command[:2] == ["bash", postgres_start.SCRIPT_PATH]
+    config, secrets = stack_file("Pulumi.prod.yaml")
+    server = planned(config, secrets).service("postgres")
+    command = server.command
+    assert command[:2] == ("bash", postgres_start.SCRIPT_PATH)
     assert command[2] == "postgres"  # the image's own command follows, for its entrypoint
-    upload = next(u for u in server["uploads"] if u["file"] == postgres_start.SCRIPT_PATH)
-    assert upload["content"] == postgres_start.SCRIPT
+    upload = next(u for u in server.uploads if u.path == postgres_start.SCRIPT_PATH)
+    assert upload.content == postgres_start.SCRIPT
     script = postgres_start.SCRIPT
     # Only on an existing cluster, over a socket-only temporary server, then the image's
     # entrypoint with the original command (so the server ends up as PID 1).
@@ -43,48 +72,47 @@ def test_postgres_starts_through_the_script_that_applies_its_superuser_password(
 
 
 def test_a_new_superuser_password_reaches_postgres_db_init_and_the_backup_container():
-    before = envs(prod(secrets={"postgresPassword": "old-pw"}))
-    after = envs(prod(secrets={"postgresPassword": "new-pw"}))
-    assert after["postgres"]["POSTGRES_PASSWORD"] == "new-pw"
-    assert after["db-init"]["PGPASSWORD"] == "new-pw"
-    assert after["backup"]["PGPASSWORD"] == "new-pw"
-    unchanged = {name for name in before if before[name] == after[name]}
-    assert {"prefect-server", "api-1", "worker-prod-pool-1"} <= unchanged
+    before = planned_prod(secrets={"postgresPassword": "old-pw"})
+    after = planned_prod(secrets={"postgresPassword": "new-pw"})
+    assert after["postgres"].env["POSTGRES_PASSWORD"] == "new-pw"
+    assert after["db-init"].env["PGPASSWORD"] == "new-pw"
+    assert after["backup"].env["PGPASSWORD"] == "new-pw"
+    unchanged = {name for name in before if before[name].env == after[name].env}
+    assert {"prefect-server", "api", "worker-prod-pool"} <= unchanged
 
 
 def test_a_rotation_label_generates_a_new_value_for_every_user_of_that_secret():
     before = envs(prod())
-    after = envs(prod({"secrets": {"rotation": {"appDbPassword": "2026-11-30"}}}))
+    after = envs(prod(ROTATED))
     for name in ("api-1", "worker-prod-pool-1"):
         assert after[name]["DATABASE_URL"] != before[name]["DATABASE_URL"], name
     assert after["prefect-server"] == before["prefect-server"]  # other secrets stay
 
 
 def test_a_rotated_secret_is_generated_with_keepers_and_an_unrotated_one_without():
-    ev = prod({"secrets": {"rotation": {"appDbPassword": "2"}}})
+    ev = prod(ROTATED)  # the evaluation the test above judges
     passwords = {r.name: r.plain for r in ev.of_type(RANDOM_PASSWORD)}
-    assert passwords["appDbPassword"]["keepers"] == {"rotation": "2"}
+    assert passwords["appDbPassword"]["keepers"] == {"rotation": "2026-11-30"}
     # No keepers until first rotated: adding rotation later must not churn other secrets.
     assert "keepers" not in passwords["prefectDbPassword"]
 
 
 def test_a_new_login_password_reaches_the_server_and_every_client():
-    before = envs(prod(secrets={"basicAuthPassword": "one"}))
-    after = envs(prod(secrets={"basicAuthPassword": "two"}))
-    assert after["prefect-server"]["PREFECT_SERVER_API_AUTH_STRING"] == "admin:two"
-    for name in ("pool-prod-pool", "worker-prod-pool-1", "api-1"):
-        assert after[name]["PREFECT_API_AUTH_STRING"] == "admin:two", name
-        assert before[name]["PREFECT_API_AUTH_STRING"] == "admin:one", name
+    before = planned_prod(secrets={"basicAuthPassword": "one"})
+    after = planned_prod(secrets={"basicAuthPassword": "two"})
+    assert after["prefect-server"].env["PREFECT_SERVER_API_AUTH_STRING"] == "admin:two"
+    for name in ("pool-prod-pool", "worker-prod-pool", "api"):
+        assert after[name].env["PREFECT_API_AUTH_STRING"] == "admin:two", name
+        assert before[name].env["PREFECT_API_AUTH_STRING"] == "admin:one", name
 
 
 def test_a_new_redis_password_rewrites_its_config_file_and_client_urls():
     redis = {"redis": {"enabled": True}}
-    before = prod(redis, {"redisPassword": "one"})
-    after = prod(redis, {"redisPassword": "two"})
-    conf = {u["file"]: u["content"] for u in after.container(f"{PROD}redis")["uploads"]}
-    assert 'requirepass "two"' in conf["/usr/local/etc/redis/redis.conf"]
-    assert before.container(f"{PROD}redis")["uploads"] != after.container(f"{PROD}redis")["uploads"]
-    assert after.container(f"{PROD}redis")["envs"] != before.container(f"{PROD}redis")["envs"]
+    before = planned_prod(redis, {"redisPassword": "one"})["redis"]
+    after = planned_prod(redis, {"redisPassword": "two"})["redis"]
+    assert 'requirepass "two"' in after.uploads["/usr/local/etc/redis/redis.conf"]
+    assert before.uploads != after.uploads
+    assert after.env != before.env
 
 
 @pytest.mark.parametrize("rotation, secrets, message", [
