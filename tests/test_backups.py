@@ -14,18 +14,30 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from harness import evaluate, plain_strings, stack_file
+from harness import evaluate, plain_strings, planned, stack_file
 
 from components import backups
 from components.dryrun import emitted_containers
+from components.spec import ServiceSpec
 
 PROD = "prefect-prod-"
 
 
-def stack(name: str, backup_settings: dict | None = None, **overrides):
+def stack_config(name: str, backup_settings: dict | None = None,
+                 **overrides) -> tuple[dict, dict[str, str]]:
     config, secrets = stack_file(f"Pulumi.{name}.yaml")
-    config = {**config, "backups": {"enabled": True, **(backup_settings or {})}, **overrides}
+    return ({**config, "backups": {"enabled": True, **(backup_settings or {})}, **overrides},
+            secrets)
+
+
+def stack(name: str, backup_settings: dict | None = None, **overrides):
+    config, secrets = stack_config(name, backup_settings, **overrides)
     return evaluate(config, secrets, stack=name)
+
+
+def planned_backup(name: str, backup_settings: dict | None = None) -> ServiceSpec:
+    """The backup service in the plan of a committed stack with backups on."""
+    return planned(*stack_config(name, backup_settings)).service("backup")
 
 
 def backup_container(evaluation):
@@ -47,12 +59,12 @@ def test_postgres_stacks_dump_every_database_as_the_superuser_from_the_postgres_
 
 
 def test_the_health_check_is_the_scripts_age_check_with_the_configured_limits():
-    c = backup_container(stack("prod", {"intervalMinutes": 60, "keep": 3}))
-    assert c.healthcheck == ("CMD", "sh", backups.SCRIPT_PATH, "check")
+    c = planned_backup("prod", {"intervalMinutes": 60, "keep": 3})
+    assert c.healthcheck.test == ("CMD", "sh", backups.SCRIPT_PATH, "check")
     assert c.env["BACKUP_INTERVAL_SECONDS"] == "3600"
     assert c.env["BACKUP_MAX_AGE_SECONDS"] == "7200"  # default: twice the interval
     assert c.env["BACKUP_KEEP"] == "3"
-    explicit = backup_container(stack("prod", {"intervalMinutes": 60, "maxAgeMinutes": 90}))
+    explicit = planned_backup("prod", {"intervalMinutes": 60, "maxAgeMinutes": 90})
     assert explicit.env["BACKUP_MAX_AGE_SECONDS"] == "5400"
 
 
@@ -61,8 +73,8 @@ def test_dumps_go_to_a_named_volume_kept_on_destroy_in_production_or_a_host_dire
     mounts = {m.target: m for m in backup_container(ev).mounts}
     assert (mounts["/backups"].kind, mounts["/backups"].source) == ("volume", f"{PROD}backups")
     assert ev.options[f"{PROD}backups"].retain_on_delete is True
-    host = backup_container(stack("prod", {"hostPath": "/srv/prefect-backups"}))
-    assert [(m.kind, m.source) for m in host.mounts] == [("bind", "/srv/prefect-backups")]
+    host = planned_backup("prod", {"hostPath": "/srv/prefect-backups"})
+    assert [(m.volume, m.host_path) for m in host.mounts] == [(None, "/srv/prefect-backups")]
 
 
 def test_sqlite_stacks_copy_the_database_file_from_the_server_volume_with_the_prefect_image():
@@ -78,8 +90,7 @@ def test_sqlite_stacks_copy_the_database_file_from_the_server_volume_with_the_pr
 
 def test_no_backup_container_unless_enabled():
     config, secrets = stack_file("Pulumi.dev.yaml")
-    assert all(c.aliases != ("backup",)
-               for c in emitted_containers(evaluate(config, secrets, stack="dev")))
+    assert all(spec.name != "backup" for spec in planned(config, secrets).services)
 
 
 @pytest.mark.parametrize("settings, overrides, message", [
