@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pulumi
 import pytest
-from harness import Evaluation, evaluate
+from harness import Evaluation, evaluate, planned
+
+from components.spec import replica_names
 
 API = {"image": "ghcr.io/acme/api:1.0.0", "port": 8000, "healthCheck": {"http": {"path": "/"}}}
 
@@ -41,8 +43,9 @@ def test_worker_replicas_colliding_with_a_service_name_are_refused():
 
 
 def test_distinct_names_with_replicas_are_accepted():
-    ev = evaluate({"api": {**API, "replicas": 2}, "services": [service("api-one")]}, {})
-    assert {"prefect-api-1", "prefect-api-2", "prefect-api-one"} <= set(ev.containers())
+    plan = planned({"api": {**API, "replicas": 2}, "services": [service("api-one")]})
+    names = {n for s in plan.services for n in replica_names(plan.prefix, s.name, s.replicas)}
+    assert {"prefect-api-1", "prefect-api-2", "prefect-api-one"} <= names
 
 
 def test_a_setup_job_mounting_a_reserved_volume_is_refused():
