@@ -1,4 +1,4 @@
-"""Latency and memory settings (components/tuning.py), as the program emits them on mocks."""
+"""Latency and memory settings (components/tuning.py), as the program plans them."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import os
 import subprocess
 
 import pytest
-from harness import evaluate
+from harness import planned
 from live.gate import require_live_prefect
 
 POOL = {"workers": [{"name": "etl"}]}
 
 
 def pool_script(config) -> str:
-    return evaluate(config).container("prefect-pool-etl")["command"][-1]
+    return planned(config).service("pool-etl").command[-1]
 
 
 def test_pool_job_makes_the_engine_the_default_flow_run_command():
