@@ -68,6 +68,17 @@ def planned_env(config: Mapping[str, Any], service: str,
     return {k: v if isinstance(v, str) else v.template for k, v in env.items()}
 
 
+def check_jsonschema(builtin_schema: str, paths: list[Path]) -> tuple[int, str]:
+    """check-jsonschema's own command with one of its built-in schemas, run in this process
+    through click's test runner: the command's checks, without an interpreter start (about
+    half a second of CPU) per call. Returns its exit code and output."""
+    from check_jsonschema import main
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["--builtin-schema", builtin_schema, *map(str, paths)])
+    return result.exit_code, result.output
+
+
 def known_secret(key: str) -> str:
     return f"test-secret-{key}"
 

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, stack_file
+from harness import ROOT, check_jsonschema, stack_file
 
 from components import plan, scaleout
 from components import render as render_module
@@ -181,11 +179,8 @@ def test_compose_format_is_a_valid_compose_file_for_every_stack_and_example(tmp_
         files[-1].write_text(text(path, "compose"))
     code, out, err = rendered(capsys, "dev", "--format", "compose")
     assert code == 0 and yaml.safe_load(out)["name"] == "prefect-dev", err
-    tool = shutil.which("check-jsonschema") or str(os.path.join(os.path.dirname(sys.executable),
-                                                                "check-jsonschema"))
-    result = subprocess.run([tool, "--builtin-schema", "vendor.compose-spec", *map(str, files)],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = check_jsonschema("vendor.compose-spec", files)
+    assert code == 0, output
 
 
 def test_compose_format_carries_limits_dependencies_and_secrets_as_variables():

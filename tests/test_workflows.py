@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT
+from harness import ROOT, check_jsonschema
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent
@@ -36,9 +36,8 @@ def test_both_workflows_exist():
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_matches_githubs_schema(workflow):
-    result = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
-                             str(workflow)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = check_jsonschema("vendor.github-workflows", [workflow])
+    assert code == 0, output
 
 
 def test_actionlint_finds_nothing():
