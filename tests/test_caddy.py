@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from harness import ROOT, evaluate, stack_file
+from harness import ROOT, evaluate, generated_password, planned, stack_file
 from loopback import free_port, upstream, websocket_echo
 
 from components import csp, plan
 from components.caddy import render_caddyfile
-from components.config import ProxySettings, StackConfig
+from components.config import PROJECT, ProxySettings, StackConfig
 from components.loader import load
 from components.spec import SecretText
 
@@ -31,12 +31,17 @@ PASSWORD = "correct horse"
 
 
 def rendered_caddyfiles(name: str) -> Iterator[tuple[str, str]]:
+    """Every Caddyfile the stack's plan uploads, its secrets filled in as the program fills
+    them (a set secret's value, a generated one's stand-in, bcrypt salted per stack)."""
     config, secrets = stack_file(name)
-    ev = evaluate(config, secrets, stack="caddy")
-    for container, spec in ev.containers().items():
-        for upload in spec.get("uploads", []):
-            if upload["file"] == "/etc/caddy/Caddyfile":
-                yield f"{name}:{container}", upload["content"]
+    stack_plan = planned(config, secrets)
+    values = {s.key: secrets.get(s.key, generated_password(s.key)) for s in stack_plan.secrets}
+    for spec in stack_plan.services:
+        for upload in spec.uploads:
+            if upload.path == "/etc/caddy/Caddyfile":
+                content = upload.content
+                yield f"{name}:{spec.name}", (content if isinstance(content, str) else
+                                              content.render(values, f"{PROJECT}/caddy"))
 
 
 def caddy_stacks() -> list[str]:
