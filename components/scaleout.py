@@ -25,6 +25,9 @@ SCALE_OUT_REPOSITORY = "prefect-stack/prefect-redis"
 # Relative to the project directory, where Pulumi runs the program (an absolute path would
 # differ per checkout and rebuild the image).
 DOCKERFILE_DIR = "components/dockerfiles/prefect-redis"
+# `python -OO` (no docstrings, no asserts) for the long-running scale-out processes; the
+# Dockerfile's compileall uses the same level. `server.env` may set PYTHONOPTIMIZE: "" to undo.
+OPTIMIZE_ENV = {"PYTHONOPTIMIZE": "2"}
 GUARD_SOURCE = Path(__file__).resolve().parent / "assets" / "prefect_guard.py"
 GUARD_PATH = "/opt/prefect-stack/prefect_guard.py"
 
@@ -99,7 +102,8 @@ def harden(cfg: StackConfig, spec: ServiceSpec, health_url: str | None) -> Servi
     """A Prefect server or services container, guarded, in the scale-out image when needed,
     and the settings that let it ride out a database outage."""
     # `server.env` overrides every default here
-    env: dict[str, EnvValue] = {**outage.sweeper_env(), **outage.server_env(), **spec.env}
+    env: dict[str, EnvValue] = {**outage.sweeper_env(), **outage.server_env(),
+                                **lean_env(cfg, spec), **spec.env}
     changes: dict[str, object] = {"image": server_image(cfg), "env": env}
     if not spec.one_shot:
         assert spec.command is not None
@@ -107,6 +111,14 @@ def harden(cfg: StackConfig, spec: ServiceSpec, health_url: str | None) -> Servi
                                                                    outage.sweeper_upload()),
                        healthcheck=guard_healthcheck(health_url))
     return dataclasses.replace(spec, **changes)
+
+
+def lean_env(cfg: StackConfig, spec: ServiceSpec) -> dict[str, EnvValue]:
+    """Scale-out API replicas and services processes run as `python -OO`: docstrings are
+    about 12 MiB of each process's ~150 MiB of imported Prefect, and nothing they do reads
+    them (README "Memory at rest"). Only in the scale-out image, whose Dockerfile compiles
+    that bytecode once; the one-shot migrate job and a single server run as Prefect ships."""
+    return dict(OPTIMIZE_ENV) if scale_out(cfg) and not spec.one_shot else {}
 
 
 def harden_all(cfg: StackConfig, specs: list[ServiceSpec], health_url: str,
