@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, evaluate, stack_file
+from harness import ROOT, evaluate, planned, stack_file
 from live.gate import require_live_prefect
 from test_caddy import CADDY
 from test_config_errors import rejected
@@ -40,6 +40,13 @@ def ha_stack_config(proxy: dict | None = None) -> tuple[dict, dict]:
     if proxy:
         config["proxy"] = proxy
     return config, secrets
+
+
+def proxy_uploads(config: dict, secrets: dict[str, str]) -> dict[str, str]:
+    """The proxy's files in the plan (plain text: its upstreams and checks hold no secret)."""
+    files = {u.path: u.content for u in planned(config, secrets).service("proxy").uploads}
+    assert all(isinstance(text, str) for text in files.values()), files
+    return files
 
 
 def test_scale_out_builds_the_prefect_image_with_the_pinned_prefect_redis_and_uses_it():
@@ -124,9 +131,7 @@ def test_caddy_balances_health_checks_and_retries_every_api_replica_and_real_cad
         tmp_path):
     config, secrets = ha_stack_config(
         {"kind": "caddy", "domain": "localhost", "tls": "internal", "bindAddress": "127.0.0.1"})
-    uploads = {u["file"]: u["content"] for u in evaluate(config, secrets)
-               .container("prefect-prod-proxy")["uploads"]}
-    caddyfile = uploads["/etc/caddy/Caddyfile"]
+    caddyfile = proxy_uploads(config, secrets)["/etc/caddy/Caddyfile"]
     assert ("reverse_proxy prefect-prod-prefect-server-1:4200 "
             "prefect-prod-prefect-server-2:4200 {") in caddyfile
     for line in ("lb_try_duration 10s", "health_uri /prefect/api/health", "health_interval 2s"):
@@ -140,9 +145,7 @@ def test_caddy_balances_health_checks_and_retries_every_api_replica_and_real_cad
 
 def test_traefik_lists_every_api_replica_with_a_health_check_and_retries_schema_valid():
     config, secrets = ha_stack_config({"kind": "traefik", "domain": "localhost", "tls": "off"})
-    uploads = {u["file"]: u["content"] for u in evaluate(config, secrets)
-               .container("prefect-prod-proxy")["uploads"]}
-    dynamic = yaml.safe_load(uploads[traefik.DYNAMIC_PATH])
+    dynamic = yaml.safe_load(proxy_uploads(config, secrets)[traefik.DYNAMIC_PATH])
     validate(dynamic, "traefik-v3-file-provider.json")
     (name,) = [n for n in dynamic["http"]["services"] if n.startswith("prefect-server")]
     balancer = dynamic["http"]["services"][name]["loadBalancer"]
