@@ -26,7 +26,7 @@ def registrations() -> dict[str, list]:
     runs = {}
     for name in STACK_FILES:
         config, secrets = stack_file(name)
-        ev = evaluate(config, secrets, stack="churn")
+        ev = evaluate(config, secrets)  # the evaluation other modules share, when cached
         runs[name] = [[r.type, r.name, r.inputs] for r in ev.resources]
     return json.loads(json.dumps(runs))
 

@@ -417,7 +417,7 @@ KUBERNETES_RULES = ["kubernetes-workloads-are-operable", "kubernetes-pods-are-ha
 def captured_k8s():
     from test_policy import Captured
 
-    ev = evaluate(*stack_file(EXAMPLE), stack="k8s")
+    ev = evaluate(*stack_file(EXAMPLE), stack="example")  # the `stack` fixture's evaluation
     return [Captured(r.type, r.name, r.plain,
                      list(ev.options[r.name].additional_secret_outputs or []))
             for r in ev.resources if r.name in ev.options]
