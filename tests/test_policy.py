@@ -39,10 +39,11 @@ class Captured:
 def capture(stack: str, preview: bool = False, secrets: dict[str, str] | None = None
             ) -> list[Captured]:
     """What the engine hands the pack; with `preview`, as `pulumi preview` of a fresh stack
-    (values built from generated passwords, image IDs or exit codes are unknown)."""
+    (values built from generated passwords, image IDs or exit codes are unknown). An `up`
+    is the session's cached evaluation, which other test files judge too."""
     config, committed = stack_file(f"Pulumi.{stack}.yaml")
     evaluation = evaluate(config, committed if secrets is None else secrets, stack=stack,
-                          preview=preview)
+                          **({"preview": True} if preview else {}))
     return [Captured(r.type, r.name, as_the_pack_sees(r.plain),
                      list(evaluation.options[r.name].additional_secret_outputs or []))
             for r in evaluation.resources if r.name in evaluation.options]
