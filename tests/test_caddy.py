@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from harness import ROOT, evaluate, generated_password, planned, stack_file
+from harness import ROOT, generated_password, planned, stack_file
 from loopback import free_port, upstream, websocket_echo
 
 from components import csp, plan
@@ -30,7 +30,7 @@ STACK_FILES = ["Pulumi.dev.yaml", "Pulumi.prod.yaml",
 PASSWORD = "correct horse"
 
 
-def rendered_caddyfiles(name: str) -> Iterator[tuple[str, str]]:
+def rendered_caddyfiles(name: str, stack: str = "caddy") -> Iterator[tuple[str, str]]:
     """Every Caddyfile the stack's plan uploads, its secrets filled in as the program fills
     them (a set secret's value, a generated one's stand-in, bcrypt salted per stack)."""
     config, secrets = stack_file(name)
@@ -41,7 +41,7 @@ def rendered_caddyfiles(name: str) -> Iterator[tuple[str, str]]:
             if upload.path == "/etc/caddy/Caddyfile":
                 content = upload.content
                 yield f"{name}:{spec.name}", (content if isinstance(content, str) else
-                                              content.render(values, f"{PROJECT}/caddy"))
+                                              content.render(values, f"{PROJECT}/{stack}"))
 
 
 def caddy_stacks() -> list[str]:
@@ -294,8 +294,6 @@ def test_live_websocket_to_a_proxy_protected_route_needs_login(live_caddy):
 def test_dev_stack_caddyfile_matches_the_reviewed_snapshot():
     """A change to the dev Caddyfile must be a reviewed change to tests/snapshots/ (and the
     README, which shows it)."""
-    config, secrets = stack_file("Pulumi.dev.yaml")
-    ev = evaluate(config, secrets, stack="dev")
-    rendered = ev.container("prefect-dev-proxy")["uploads"][0]["content"]
+    (rendered,) = (text for _, text in rendered_caddyfiles("Pulumi.dev.yaml", "dev"))
     snapshot = ROOT / "tests" / "snapshots" / "dev.Caddyfile"
     assert rendered == snapshot.read_text()
