@@ -28,6 +28,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
+# The modules that cost the most CPU (bench/unit_suite.py lists them), handed out first: the
+# workers take modules in collection order, and one of these last would leave the other idle.
+COSTLIEST_FIRST = ("test_render", "test_churn", "test_kubernetes", "test_jobs", "test_importer")
+
+
+def _hand_out_order(item: pytest.Item) -> int:
+    name = item.module.__name__
+    return COSTLIEST_FIRST.index(name) if name in COSTLIEST_FIRST else len(COSTLIEST_FIRST)
+
+
 # tryfirst: xdist's worker reads the groups in its own modifyitems hook, registered after this
 # file, so it runs first unless told otherwise (then no test had a group and modules split).
 @pytest.hookimpl(tryfirst=True)
@@ -38,6 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     the machine-wide lock or the CPU. Live tests elsewhere run Prefect's own code without a
     stack: their modules go to either worker, beside the stacks. The Kubernetes modules share
     a worker: pulumi_kubernetes's types cost a second of CPU to import, once per worker."""
+    items.sort(key=_hand_out_order)  # stable: each module's tests keep their order
     for item in items:
         module = item.module.__name__
         starts_stacks = module.startswith("test_live")
