@@ -28,13 +28,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
-# The modules that cost the most CPU (bench/unit_suite.py lists them), handed out first: the
-# workers take modules in collection order, and one of these last would leave the other idle.
-COSTLIEST_FIRST = ("test_render", "test_churn", "test_kubernetes", "test_jobs", "test_importer")
+# The order the workers are handed groups in (pytest.ini turns off xdist's reordering by test
+# count): the live stacks first (the longest by far), then the modules that cost the most CPU
+# (bench/unit_suite.py lists them); one of those handed out last would leave a worker idle.
+COSTLIEST_FIRST = ("test_recording", "test_outage", "test_traefik_binary", "test_render",
+                   "test_churn", "test_kubernetes", "test_jobs", "test_importer")
 
 
 def _hand_out_order(item: pytest.Item) -> int:
     name = item.module.__name__
+    if name.startswith("test_live") and item.get_closest_marker("live"):
+        return -1
     return COSTLIEST_FIRST.index(name) if name in COSTLIEST_FIRST else len(COSTLIEST_FIRST)
 
 
