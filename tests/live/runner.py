@@ -316,16 +316,22 @@ class Process:
             self.wanted = True
         self._wait_entered()
 
-    def _wait_entered(self, timeout: float = 5) -> None:
+    def _wait_entered(self, timeout: float = 30) -> None:
         """Return once the process is inside its network namespace (`ip netns exec` enters
-        it a few ms after the fork): until then an exec'd health check would run in the
-        host's namespace and could pass against whatever listens on the host's localhost."""
+        it a few ms after the fork) and its setup shell has made its mounts and exec'd the
+        command: until then an exec'd health check would run in the host's namespace and
+        could pass against whatever listens on the host's localhost, or run an uploaded check
+        script from its empty mount point (`python` of an empty file exits 0)."""
         assert self.popen is not None
         target = os.stat(f"/run/netns/{self.namespace}").st_ino
+        launching = [arg.encode() for arg in self.argv[:3]]  # ip netns exec
+        setting_up = [arg.encode() for arg in self.argv[4:7]]  # sh -c <mounts; exec "$@">
         deadline = time.monotonic() + timeout
         while self.popen.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(f"/proc/{self.popen.pid}/ns/net").st_ino == target:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                running = Path(f"/proc/{self.popen.pid}/cmdline").read_bytes().split(b"\0")[:3]
+                if (os.stat(f"/proc/{self.popen.pid}/ns/net").st_ino == target
+                        and running not in (launching, setting_up)):
                     return
             time.sleep(0.005)
 
