@@ -32,7 +32,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 # count): the live stacks first (the longest by far), then the modules that cost the most CPU
 # (bench/unit_suite.py lists them); one of those handed out last would leave a worker idle.
 COSTLIEST_FIRST = ("test_recording", "test_outage", "test_traefik_binary", "test_render",
-                   "test_churn", "test_kubernetes", "test_jobs", "test_importer")
+                   "test_kubernetes", "test_churn", "test_jobs", "test_importer")
 
 
 def _hand_out_order(item: pytest.Item) -> int:
@@ -50,12 +50,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     (module-scoped stacks and evaluations are built once), and every test that starts an
     emitted stack (tests/test_live*.py) shares one worker, so live stacks never compete for
     the machine-wide lock or the CPU. Live tests elsewhere run Prefect's own code without a
-    stack: their modules go to either worker, beside the stacks. The Kubernetes modules share
-    a worker: pulumi_kubernetes's types cost a second of CPU to import, once per worker."""
+    stack: their modules go to either worker, beside the stacks. The modules that evaluate
+    Kubernetes stacks (test_churn's determinism check, after test_kubernetes: it reuses its
+    evaluation of the example) share a worker: pulumi_kubernetes's types cost a second of CPU
+    to import, once per worker."""
     items.sort(key=_hand_out_order)  # stable: each module's tests keep their order
     for item in items:
         module = item.module.__name__
         starts_stacks = module.startswith("test_live")
         group = ("live" if starts_stacks and item.get_closest_marker("live")
-                 else "kubernetes" if module.startswith("test_kubernetes") else module)
+                 else "kubernetes" if module.startswith(("test_kubernetes", "test_churn"))
+                 else module)
         item.add_marker(pytest.mark.xdist_group(group))
