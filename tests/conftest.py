@@ -28,20 +28,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
-# The order the workers are handed groups in (pytest.ini turns off xdist's reordering by test
-# count): the live stacks first (the longest by far), then the modules that cost the most CPU
-# (bench/unit_suite.py lists them); one of those handed out last would leave a worker idle.
-COSTLIEST_FIRST = ("test_recording", "test_outage", "test_traefik_binary", "test_render",
-                   "test_kubernetes", "test_churn", "test_jobs", "test_importer")
-
-
-def _hand_out_order(item: pytest.Item) -> int:
-    name = item.module.__name__
-    if name.startswith("test_live") and item.get_closest_marker("live"):
-        return -1
-    return COSTLIEST_FIRST.index(name) if name in COSTLIEST_FIRST else len(COSTLIEST_FIRST)
-
-
 # tryfirst: xdist's worker reads the groups in its own modifyitems hook, registered after this
 # file, so it runs first unless told otherwise (then no test had a group and modules split).
 @pytest.hookimpl(tryfirst=True)
@@ -51,10 +37,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     emitted stack (tests/test_live*.py) shares one worker, so live stacks never compete for
     the machine-wide lock or the CPU. Live tests elsewhere run Prefect's own code without a
     stack: their modules go to either worker, beside the stacks. The modules that evaluate
-    Kubernetes stacks (test_churn's determinism check, after test_kubernetes: it reuses its
-    evaluation of the example) share a worker: pulumi_kubernetes's types cost a second of CPU
-    to import, once per worker."""
-    items.sort(key=_hand_out_order)  # stable: each module's tests keep their order
+    Kubernetes stacks share a worker (test_churn and test_kubernetes evaluate the example
+    once between them): pulumi_kubernetes's types cost a second of CPU to import, once per
+    worker."""
     for item in items:
         module = item.module.__name__
         starts_stacks = module.startswith("test_live")
