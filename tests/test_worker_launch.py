@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -63,3 +66,59 @@ def test_arguments_the_launcher_does_not_implement_are_refused(argv, capsys):
         launcher.parse(argv)
     assert exit_info.value.code == 2
     assert "prefect_worker.py" in capsys.readouterr().err
+
+
+# The launcher's stop, in a process of its own (it installs signal handlers): a task standing in
+# for Prefect's worker, which Prefect 3.8.8's own SIGTERM handling never stopped.
+STOPPABLE = """
+import asyncio, importlib.util, sys
+spec = importlib.util.spec_from_file_location("prefect_worker", {source!r})
+launcher = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(launcher)
+
+async def worker():
+    launcher.stop_on_signals(asyncio.current_task())
+    print("polling", flush=True)
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        print("cancelled", flush=True)
+        await asyncio.sleep({linger})  # the worker's own shutdown
+        raise
+
+try:
+    asyncio.run(worker())
+except asyncio.CancelledError:
+    sys.exit(0)
+"""
+
+
+def start_stoppable(linger: float) -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-c", STOPPABLE.format(
+        source=str(WORKER_SOURCE), linger=linger)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "polling\n"
+    return process
+
+
+def test_sigterm_stops_the_worker_at_once():
+    process = start_stoppable(linger=0)
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, _ = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and "Received SIGTERM: stopping the worker" in out
+    assert "cancelled" in out
+
+
+def test_a_second_signal_during_shutdown_kills():
+    process = start_stoppable(linger=30)
+    process.send_signal(signal.SIGTERM)
+    assert process.stdout.readline().startswith("Received SIGTERM")
+    assert process.stdout.readline() == "cancelled\n"
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGTERM

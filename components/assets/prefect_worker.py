@@ -9,8 +9,12 @@ behaviour the worker needs. Everything that does the work is Prefect's own publi
   as the CLI loads it), constructed as the CLI constructs it and run by its `start()`, so
   PREFECT_WORKER_QUERY_SECONDS / _PREFETCH_SECONDS / _HEARTBEAT_SECONDS, pool creation and the
   pool's base job template (the flow-run command) apply unchanged;
-- the CLI's signal handling (`setup_signal_handlers_worker`: a first SIGTERM stops polling and
-  lets flow runs finish, a second kills);
+- not the CLI's signal handling: Prefect 3.8.8's `setup_signal_handlers_worker` turns SIGTERM
+  into a SIGINT that never stops the worker (measured: `prefect worker start` still ran 20 s
+  after SIGTERM, so `docker stop` waits out its grace period and SIGKILLs the worker and its
+  flow runs without a word). Here a first SIGTERM or SIGINT cancels the worker: it stops
+  polling, its flow-run processes are stopped through Prefect's own cancellation, and it
+  exits; a second signal kills at once;
 - the health check's rule, `worker.is_worker_still_polling(PREFECT_WORKER_QUERY_SECONDS)`
   (polled within 30 query intervals), served on GET /health at PREFECT_WORKER_WEBSERVER_HOST
   and _PORT with Prefect's answers: 200 {"message": "OK"}, else 503.
@@ -24,7 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
+import signal
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,13 +70,27 @@ def health_server(is_healthy: Callable[[], bool], host: str, port: int) -> Threa
     return ThreadingHTTPServer((host, port), Health)
 
 
+def stop_on_signals(task: asyncio.Task | None) -> None:
+    """First SIGTERM or SIGINT: cancel the worker's task; the next one: the default, death."""
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:
+        print(f"Received {signal.Signals(signum).name}: stopping the worker", flush=True)
+        for each in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(each)
+        if task is not None:
+            task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+
+
 async def run(args: argparse.Namespace) -> None:
     from prefect.settings import (
         PREFECT_WORKER_HEARTBEAT_SECONDS,
         PREFECT_WORKER_QUERY_SECONDS,
         get_current_settings,
     )
-    from prefect.utilities.processutils import setup_signal_handlers_worker
     from prefect.workers.base import BaseWorker
 
     worker_cls = BaseWorker.get_worker_class_from_type(args.type)
@@ -90,7 +108,7 @@ async def run(args: argparse.Namespace) -> None:
                                settings.host, settings.port)
         threading.Thread(target=server.serve_forever, name="healthcheck-server-thread",
                          daemon=True).start()
-    setup_signal_handlers_worker(os.getpid(), f"the {args.type} worker", print)
+    stop_on_signals(asyncio.current_task())
     try:
         await worker.start()
     except asyncio.CancelledError:
