@@ -330,8 +330,8 @@ class Process:
         while self.popen.poll() is None and time.monotonic() < deadline:
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 running = Path(f"/proc/{self.popen.pid}/cmdline").read_bytes().split(b"\0")[:3]
-                if (os.stat(f"/proc/{self.popen.pid}/ns/net").st_ino == target
-                        and running not in (launching, setting_up)):
+                if running_the_command(os.stat(f"/proc/{self.popen.pid}/ns/net").st_ino == target,
+                                       running, launching, setting_up):
                     return
             time.sleep(0.005)
 
@@ -396,6 +396,14 @@ class Process:
             return None
         argv = ["sh", "-c", test[1]] if test[0] == "CMD-SHELL" else list(test[1:])
         return self.exec(argv)
+
+
+def running_the_command(in_namespace: bool, cmdline: list[bytes], launching: list[bytes],
+                        setting_up: list[bytes]) -> bool:
+    """Whether a container's process, seen in /proc, is past `ip netns exec` and its setup
+    shell: in its network namespace and showing neither. Mid-exec (from `ip` to the shell, as
+    from the shell to the command) the kernel shows an empty cmdline: that is neither yet."""
+    return in_namespace and bool(cmdline[0]) and cmdline not in (launching, setting_up)
 
 
 def _as_user(user: str | None) -> list[str]:
