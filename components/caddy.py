@@ -8,8 +8,11 @@ specific first, so `/api/v2` wins over `/api` and `/minio` never catches `/minio
 
 from __future__ import annotations
 
+import re
+
 from components.config import ProxySettings
 from components.routes import Route, ordered
+from components.security_headers import security_headers
 from components.spec import SecretText
 
 HEALTH_PORT = 2020
@@ -59,15 +62,17 @@ def _site_settings(proxy: ProxySettings) -> list[str]:
     body = ["tls internal"] if proxy.tls == "internal" else []
     if proxy.compression:
         body.append("encode zstd gzip")
-    if proxy.security_headers:
+    headers = security_headers(proxy)
+    if headers:
         body += ["header {",
-                 f"{INDENT}X-Content-Type-Options nosniff",
-                 f"{INDENT}X-Frame-Options SAMEORIGIN",
-                 f"{INDENT}Referrer-Policy strict-origin-when-cross-origin"]
-        if proxy.tls != "off":
-            body.append(f'{INDENT}Strict-Transport-Security "max-age=31536000"')
-        body += [f"{INDENT}-Server", "}"]
+                 *(f"{INDENT}{name} {_caddy_word(value)}" for name, value in headers.items()),
+                 f"{INDENT}-Server", "}"]
     return body
+
+
+def _caddy_word(value: str) -> str:
+    """A Caddyfile token: quoted unless it is letters, digits and dashes only."""
+    return value if re.fullmatch(r"[\w-]+", value) else f'"{value}"'
 
 
 def _route_block(route: Route, username: str, password_key: str) -> list[str]:

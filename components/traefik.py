@@ -15,6 +15,7 @@ import yaml
 
 from components.config import ProxySettings
 from components.routes import Route, ordered
+from components.security_headers import HSTS_SECONDS, STS, security_headers
 from components.spec import SecretText
 
 STATIC_PATH = "/etc/traefik/traefik.yml"
@@ -124,11 +125,14 @@ def _load_balancer(route: Route) -> dict[str, Any]:
 
 def _common_middlewares(proxy: ProxySettings, middlewares: dict[str, Any]) -> list[str]:
     names = []
-    if proxy.security_headers:
-        headers: dict[str, Any] = {"contentTypeNosniff": True, "customFrameOptionsValue": "SAMEORIGIN",
-                                   "referrerPolicy": "strict-origin-when-cross-origin"}
-        if proxy.tls != "off":
-            headers["stsSeconds"] = 31536000
+    sent = security_headers(proxy)
+    if sent:
+        headers: dict[str, Any] = {
+            "contentTypeNosniff": sent["X-Content-Type-Options"] == "nosniff",
+            "customFrameOptionsValue": sent["X-Frame-Options"],
+            "referrerPolicy": sent["Referrer-Policy"]}
+        if STS in sent:  # Traefik's own option: sent on HTTPS responses only
+            headers["stsSeconds"] = HSTS_SECONDS
         middlewares["security-headers"] = {"headers": headers}
         names.append("security-headers")
     if proxy.compression:

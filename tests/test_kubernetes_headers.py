@@ -21,6 +21,7 @@ from components.kubernetes.emitted import kubernetes_objects
 from components.kubernetes.manifests import Manifest, manifests
 from components.loader import load
 from components.routes import Route
+from components.security_headers import security_headers
 
 EXAMPLE = "examples/kubernetes/prod.yaml"
 KUBERNETES_VERSION = "1.37.0"  # as tests/test_kubernetes.py
@@ -121,10 +122,10 @@ TRAEFIK_HEADERS = {  # Traefik's headers middleware option -> (header, value sen
 @pytest.mark.parametrize("tls", ["internal", "acme", "off"])
 @pytest.mark.parametrize("on", [True, False])
 def test_the_security_headers_are_the_ones_caddy_and_traefik_send(tls, on):
-    """One list for three proxies: a header changed on Docker and not here fails this."""
+    """One list (components/security_headers.py), rendered as itself by all three proxies."""
     proxy = ProxySettings.model_validate({"domain": "prefect.example.com", "tls": tls,
                                           "acme": {"email": "a@b.co"}, "securityHeaders": on})
-    expected = headers.security_headers(proxy)
+    expected = security_headers(proxy)
     assert bool(expected) == on
     route = Route("/prefect", "prefect-server", 4200)
     caddyfile = str(caddy.render_caddyfile([route], proxy, "admin", "pw"))
@@ -163,8 +164,8 @@ def test_security_headers_off_sends_none_and_tls_off_sends_no_hsts():
 
 def test_a_changed_header_is_a_new_config_map_name():
     proxy = ProxySettings.model_validate({})
-    one = headers.config_map_name("routes", headers.security_headers(proxy))
-    other = headers.config_map_name("routes", {**headers.security_headers(proxy), "X": "y"})
+    one = headers.config_map_name("routes", security_headers(proxy))
+    other = headers.config_map_name("routes", {**security_headers(proxy), "X": "y"})
     assert one != other and one.startswith("routes-headers-")
 
 

@@ -1,9 +1,9 @@
 """The response headers the Docker proxies send, as ingress-nginx `custom-headers` on Kubernetes.
 
 Why: on Docker, Caddy's `header` block and Traefik's `security-headers` middleware send
-nosniff, SAMEORIGIN framing, a referrer policy and (with TLS) HSTS on every route, and
-Prefect's route adds the Content-Security-Policy of `components/csp.py` (carried on the
-route, `Route.content_security_policy`). The same config on a cluster must not be less safe.
+components/security_headers.py's list on every route, and Prefect's route adds the
+Content-Security-Policy of `components/csp.py` (carried on the route,
+`Route.content_security_policy`). The same config on a cluster must not be less safe.
 
 How: the Ingresses are written in ingress-nginx's annotation dialect (auth, rewrite), so the
 headers use its `nginx.ingress.kubernetes.io/custom-headers: <namespace>/<ConfigMap>`
@@ -21,25 +21,11 @@ import hashlib
 
 from components.config import ProxySettings
 from components.routes import Route
+from components.security_headers import STS, security_headers
 
-HSTS = "max-age=31536000"
 CSP = "Content-Security-Policy"
 # Every header name this module may send: ingress-nginx's `global-allowed-response-headers`.
-ALLOWED = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
-           "Strict-Transport-Security", CSP)
-
-
-def security_headers(proxy: ProxySettings) -> dict[str, str]:
-    """What both Docker proxies send on every route with `proxy.securityHeaders` (Caddy's
-    `-Server` has no equivalent here: ingress-nginx's `server-tokens: false`, its default,
-    already hides the version)."""
-    if not proxy.security_headers:
-        return {}
-    headers = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN",
-               "Referrer-Policy": "strict-origin-when-cross-origin"}
-    if proxy.tls != "off":
-        headers["Strict-Transport-Security"] = HSTS
-    return headers
+ALLOWED = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", STS, CSP)
 
 
 def route_headers(route: Route, proxy: ProxySettings) -> dict[str, str]:
