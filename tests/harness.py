@@ -9,9 +9,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import pytest
 
 from components import dryrun
 from components.dryrun import (  # noqa: F401 (re-exported for the tests)
@@ -29,6 +32,7 @@ from components.loader import load
 from components.spec import StackPlan
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 _EVALUATIONS: dict[str, Evaluation] = {}
 _STACK_FILES: dict[tuple[str, int], tuple[dict[str, Any], list[str]]] = {}
 
@@ -77,6 +81,27 @@ def check_jsonschema(builtin_schema: str, paths: list[Path]) -> tuple[int, str]:
 
     result = CliRunner().invoke(main, ["--builtin-schema", builtin_schema, *map(str, paths)])
     return result.exit_code, result.output
+
+
+def started_for(request: pytest.FixtureRequest, test_name: str,
+                start: Callable[[], tuple[T, subprocess.Popen[str]]]
+                ) -> Iterator[tuple[T, subprocess.Popen[str]] | Exception | None]:
+    """Body of a module-scoped fixture that starts a slow process (a scanner, an interpreter
+    importing Prefect) with the module's first test, for the one test that reads its answer
+    while the others run. Yields None when that test is not selected; an error in starting is
+    yielded for that test to raise (not raised in every test of the module). The process is
+    killed at the end."""
+    if not any(item.name == test_name for item in request.session.items):
+        yield None
+        return
+    try:
+        data, process = start()
+    except Exception as err:
+        yield err
+        return
+    yield data, process
+    process.kill()
+    process.communicate()
 
 
 def known_secret(key: str) -> str:

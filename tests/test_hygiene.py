@@ -9,7 +9,7 @@ import subprocess
 
 import pulumi
 import pytest
-from harness import Evaluation, evaluate, planned, planned_env, stack_file
+from harness import Evaluation, evaluate, planned, planned_env, stack_file, started_for
 from live.gate import LIVE_PYTHON, require_live_prefect
 
 from components import hygiene, plan
@@ -137,27 +137,23 @@ READ_SETTINGS = (
 def prefect_reading(request, tmp_path_factory):
     """The live Prefect reading the emitted settings starts with this module's first test and
     imports Prefect (seconds) while the others run; its test reads the answer."""
-    if not LIVE_PYTHON.exists() or not any(i.name == PREFECT_READS_TEST
-                                           for i in request.session.items):
+    if not LIVE_PYTHON.exists():
         yield None
         return
-    try:
+
+    def start() -> tuple[dict[str, str], subprocess.Popen[str]]:
         emitted = server_env({**POSTGRES, "server": {"basicAuth": {"enabled": True}},
                               "monitoring": {"enabled": True}})
         env = {k: v for k, v in emitted.items() if k.startswith((
             "PREFECT_SERVER_SERVICES_DB_VACUUM", "PREFECT_SERVER_EVENTS_",
             "PREFECT_SERVER_DATABASE_MIGRATION", "PREFECT_SERVER_METRICS"))}
         home = tmp_path_factory.mktemp("prefect-home")
-        process = subprocess.Popen([str(LIVE_PYTHON), "-c", READ_SETTINGS],
-                                   env={**env, "PATH": os.environ["PATH"], "HOME": str(home),
-                                        "PREFECT_HOME": str(home)},
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    except Exception as err:  # raised by its own test, not by every test here
-        yield err
-        return
-    yield env, process
-    process.kill()
-    process.communicate()
+        return env, subprocess.Popen([str(LIVE_PYTHON), "-c", READ_SETTINGS],
+                                     env={**env, "PATH": os.environ["PATH"], "HOME": str(home),
+                                          "PREFECT_HOME": str(home)},
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    yield from started_for(request, PREFECT_READS_TEST, start)
 
 
 @pytest.mark.live

@@ -15,7 +15,15 @@ from typing import Any
 import kubernetes_validate
 import pulumi
 import pytest
-from harness import RANDOM_PASSWORD, ROOT, evaluate, generated_password, plain_strings, stack_file
+from harness import (
+    RANDOM_PASSWORD,
+    ROOT,
+    evaluate,
+    generated_password,
+    plain_strings,
+    stack_file,
+    started_for,
+)
 
 from components.errors import ConfigError
 from components.kubernetes.emitted import kubernetes_objects
@@ -363,10 +371,8 @@ def checkov_run(request, tmp_path_factory):
     and prod as emitted, and the example again without its skip annotations, in one run (each
     skip must silence a finding that is really there). Not started when its test is not
     selected."""
-    if not any(item.name == CHECKOV_TEST for item in request.session.items):
-        yield None
-        return
-    try:
+
+    def start() -> tuple[list[dict[str, Any]], subprocess.Popen[str]]:
         example = kubernetes_objects(evaluate(*stack_file(EXAMPLE), stack="k8s")).values()
         prod = kubernetes_objects(evaluate(*prod_on_kubernetes(), stack="prod")).values()
         as_emitted = in_namespace([*example], "example") + in_namespace([*prod], "prod")
@@ -375,13 +381,10 @@ def checkov_run(request, tmp_path_factory):
             annotations = obj["metadata"].get("annotations") or {}
             for key in [k for k in annotations if k.startswith("checkov.io/skip")]:
                 del annotations[key]
-        process = start_checkov(as_emitted + stripped, tmp_path_factory.mktemp("checkov"))
-    except Exception as err:  # raised by the checkov test, not by every test here
-        yield err
-        return
-    yield as_emitted, process
-    process.kill()
-    process.communicate()
+        return as_emitted, start_checkov(as_emitted + stripped,
+                                         tmp_path_factory.mktemp("checkov"))
+
+    yield from started_for(request, CHECKOV_TEST, start)
 
 
 @pytest.mark.live  # checkov, the real scanner
