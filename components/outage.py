@@ -11,8 +11,7 @@ Pure data and functions; `plan.prefect_client_env` and `scaleout.harden` apply t
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from components import shipped
 from components.spec import FileUpload
 
 # Clients (workers, the flow-run processes they start, every Prefect client container) retry
@@ -52,8 +51,8 @@ SWEEP_PENDING_SECONDS = 300
 SWEEP_HEARTBEAT_SECONDS = 300
 SWEEP_INTERVAL_SECONDS = 30
 
-SWEEPER_SOURCE = Path(__file__).resolve().parent / "assets" / "prefect_sweeper.py"
-SWEEPER_PATH = "/opt/prefect-stack/prefect_sweeper.py"  # beside the guard, which imports it
+SWEEPER = "prefect_sweeper.py"  # shipped beside the guard, which imports it
+SWEEPER_PATH = shipped.path(SWEEPER)
 
 
 def client_env() -> dict[str, str]:
@@ -80,4 +79,4 @@ def sweeper_env() -> dict[str, str]:
 
 
 def sweeper_upload() -> FileUpload:
-    return FileUpload(SWEEPER_PATH, SWEEPER_SOURCE.read_text())
+    return shipped.upload(SWEEPER)

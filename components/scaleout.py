@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from pathlib import Path
 
-from components import outage
+from components import outage, shipped
 from components.config import StackConfig
 from components.errors import Problem
 from components.images import image_tag
@@ -28,8 +27,9 @@ DOCKERFILE_DIR = "components/dockerfiles/prefect-redis"
 # `python -OO` (no docstrings, no asserts) for the long-running scale-out processes; the
 # Dockerfile's compileall uses the same level. `server.env` may set PYTHONOPTIMIZE: "" to undo.
 OPTIMIZE_ENV = {"PYTHONOPTIMIZE": "2"}
-GUARD_SOURCE = Path(__file__).resolve().parent / "assets" / "prefect_guard.py"
-GUARD_PATH = "/opt/prefect-stack/prefect_guard.py"
+GUARD = "prefect_guard.py"
+GUARD_SOURCE = shipped.source(GUARD)
+GUARD_PATH = shipped.path(GUARD)
 
 
 
@@ -83,7 +83,7 @@ def problems(cfg: StackConfig) -> Iterator[Problem]:
 # --- the guard: a process whose recording stopped fails its check and restarts -------------
 
 def guard_upload() -> FileUpload:
-    return FileUpload(GUARD_PATH, GUARD_SOURCE.read_text())
+    return shipped.upload(GUARD)
 
 
 def guarded(command: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,0 +1,25 @@
+"""The scripts the stack ships into containers (components/assets/: the guard, the stuck-run
+sweeper, the worker launcher): where each comes from and where it lands. One directory in the
+container for all of them, so the guard imports the sweeper from beside itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.spec import FileUpload
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+CONTAINER_DIR = "/opt/prefect-stack"
+
+
+def source(name: str) -> Path:
+    return ASSETS / name
+
+
+def path(name: str) -> str:
+    """Where the script lands in the container."""
+    return f"{CONTAINER_DIR}/{name}"
+
+
+def upload(name: str) -> FileUpload:
+    return FileUpload(path(name), source(name).read_text())
