@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from components import dryrun
+from components.config import PROJECT
 from components.dryrun import (  # noqa: F401 (re-exported for the tests)
     CONTAINER,
     RANDOM_PASSWORD,
@@ -29,7 +30,7 @@ from components.dryrun import (  # noqa: F401 (re-exported for the tests)
 )
 from components.dryrun import stack_file as read_stack_file
 from components.loader import load
-from components.spec import StackPlan
+from components.spec import EnvValue, StackPlan
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -68,8 +69,25 @@ def planned_env(config: Mapping[str, Any], service: str,
                 secrets: Mapping[str, str] | None = None) -> dict[str, str]:
     """One service's plain env in the plan; a value built from secrets stays its template
     (`SecretText.template`, e.g. `${basicAuthPassword}`)."""
-    env = planned(config, secrets).service(service).env
-    return {k: v if isinstance(v, str) else v.template for k, v in env.items()}
+    return {k: template(v) for k, v in planned(config, secrets).service(service).env.items()}
+
+
+def template(value: EnvValue) -> str:
+    """A plan value as text: a value built from secrets as its template."""
+    return value if isinstance(value, str) else value.template
+
+
+def secret_values(stack_plan: StackPlan, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The value behind each secret the plan uses, as on the mocks: the one set in config,
+    else the generated password's stand-in (`generated_password`)."""
+    return {s.key: secrets[s.key] if s.key in secrets else generated_password(s.key)
+            for s in stack_plan.secrets}
+
+
+def filled(value: EnvValue, values: Mapping[str, str], stack: str) -> str:
+    """A plan value with its secrets filled in as the program fills them for `stack` (bcrypt
+    salted per stack and key)."""
+    return value if isinstance(value, str) else value.render(values, f"{PROJECT}/{stack}")
 
 
 def check_jsonschema(builtin_schema: str, paths: list[Path]) -> tuple[int, str]:

@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from harness import ROOT, generated_password, planned, stack_file
+from harness import ROOT, filled, planned, secret_values, stack_file
 from loopback import free_port, upstream, websocket_echo
 
 from components import csp, plan
 from components.caddy import render_caddyfile
-from components.config import PROJECT, ProxySettings, StackConfig
+from components.config import ProxySettings, StackConfig
 from components.loader import load
 from components.spec import SecretText
 
@@ -35,13 +35,11 @@ def rendered_caddyfiles(name: str, stack: str = "caddy") -> Iterator[tuple[str, 
     them (a set secret's value, a generated one's stand-in, bcrypt salted per stack)."""
     config, secrets = stack_file(name)
     stack_plan = planned(config, secrets)
-    values = {s.key: secrets.get(s.key, generated_password(s.key)) for s in stack_plan.secrets}
+    values = secret_values(stack_plan, secrets)
     for spec in stack_plan.services:
         for upload in spec.uploads:
             if upload.path == "/etc/caddy/Caddyfile":
-                content = upload.content
-                yield f"{name}:{spec.name}", (content if isinstance(content, str) else
-                                              content.render(values, f"{PROJECT}/{stack}"))
+                yield f"{name}:{spec.name}", filled(upload.content, values, stack)
 
 
 def caddy_stacks() -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, evaluate, is_secret, planned, stack_file
+from harness import ROOT, evaluate, filled, is_secret, planned, secret_values, stack_file
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
@@ -25,8 +25,9 @@ def test_example_deploys_every_long_running_container_with_health_check(path: Pa
 
 def rendered_env(config: dict, secrets: dict[str, str], service: str) -> dict[str, str]:
     """A service's env in the plan with the known test secrets filled in, as Docker gets it."""
-    env = planned(config, secrets).service(service).env
-    return {k: v if isinstance(v, str) else v.render(secrets) for k, v in env.items()}
+    stack_plan = planned(config, secrets)
+    values = secret_values(stack_plan, secrets)
+    return {k: filled(v, values, "test") for k, v in stack_plan.service(service).env.items()}
 
 
 def names(ev) -> set[str]:

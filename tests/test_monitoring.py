@@ -10,7 +10,7 @@ import subprocess
 import pulumi
 import pytest
 import yaml
-from harness import Evaluation, evaluate, planned, stack_file
+from harness import Evaluation, evaluate, planned, stack_file, template
 
 from components import monitoring, traefik
 from components.config import DEFAULT_EXPORTER_IMAGE
@@ -34,13 +34,11 @@ def uploads(ev: Evaluation, container: str) -> dict[str, str]:
 
 def planned_uploads(stack: StackPlan, service: str) -> dict[str, str]:
     """A service's files in the plan; one built from secrets stays its template."""
-    return {u.path: u.content if isinstance(u.content, str) else u.content.template
-            for u in stack.service(service).uploads}
+    return {u.path: template(u.content) for u in stack.service(service).uploads}
 
 
 def env(stack: StackPlan, service: str) -> dict[str, str]:
-    return {k: v if isinstance(v, str) else v.template
-            for k, v in stack.service(service).env.items()}
+    return {k: template(v) for k, v in stack.service(service).env.items()}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

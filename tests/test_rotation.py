@@ -9,12 +9,10 @@ from typing import NamedTuple
 
 import pulumi
 import pytest
-from harness import RANDOM_PASSWORD, evaluate, generated_password, planned, stack_file
+from harness import RANDOM_PASSWORD, evaluate, filled, planned, secret_values, stack_file
 
 from components import postgres_start
-from components.config import PROJECT
 from components.dryrun import emitted_containers
-from components.spec import EnvValue
 
 PROD = "prefect-prod-"
 ROTATED = {"secrets": {"rotation": {"appDbPassword": "2026-11-30"}}}
@@ -44,14 +42,10 @@ def planned_prod(overrides: dict | None = None, secrets: dict | None = None
     config, stack_secrets = stack_file("Pulumi.prod.yaml")
     secrets = {**stack_secrets, **(secrets or {})}
     plan = planned({**config, **(overrides or {})}, secrets)
-    values = {s.key: secrets[s.key] if s.key in secrets else generated_password(s.key)
-              for s in plan.secrets}
-
-    def fill(value: EnvValue) -> str:
-        return value if isinstance(value, str) else value.render(values, f"{PROJECT}/prod")
-
-    return {s.name: Filled({k: fill(v) for k, v in s.env.items()},
-                           {u.path: fill(u.content) for u in s.uploads}) for s in plan.services}
+    values = secret_values(plan, secrets)
+    return {s.name: Filled({k: filled(v, values, "prod") for k, v in s.env.items()},
+                           {u.path: filled(u.content, values, "prod") for u in s.uploads})
+            for s in plan.services}
 
 
 def test_postgres_starts_through_the_script_that_applies_its_superuser_password():
