@@ -9,9 +9,11 @@ containers as real processes).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from pulumi.runtime import rpc
 
 from components.config import PROJECT
 from components.diagnose import near_miss_namespace
+from components.spec import StackPlan
 
 # Pulumi's property-value wire format (the engine protocol, not an SDK detail): a secret
 # travels as {SECRET_SIG: SECRET_VALUE, "value": ...}.
@@ -80,9 +83,17 @@ class Evaluation:
     resources: list[Registered] = field(default_factory=list)
     options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)  # by resource name
     component_outputs: dict[str, Any] = field(default_factory=dict)
-    stack: Any = None
+    # The plan the program deployed. Not the stack component itself: its Outputs hold every
+    # asyncio task the evaluation made, and each live task slows every later evaluation's
+    # `asyncio.all_tasks` (the SDK's wait for pending work) in a process that keeps many.
+    plan: StackPlan | None = None
     calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)  # provider functions
 
+
+    def outputs_of(self, component: str) -> dict[str, Any]:
+        """The outputs component `component` (its resource name) registered, secrets wrapped."""
+        (outputs,) = [o for urn, o in self.component_outputs.items() if urn_name(urn) == component]
+        return outputs
 
     def of_type(self, typ: str) -> list[Registered]:
         return [r for r in self.resources if r.type == typ]
@@ -204,6 +215,39 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+@functools.cache
+def evaluation_loop() -> asyncio.AbstractEventLoop:
+    """The event loop every evaluation runs on, one thread at a time (see `_on_own_thread`)."""
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(_skip_raised_errors)
+    return loop
+
+
+def _on_own_thread(work: Callable[[], Any]) -> Any:
+    """Run `work` (an evaluation) on a new thread, on `evaluation_loop()`, and return or raise
+    what it did. Why: for each resource it registers, the SDK records the caller's stack
+    trace, every frame down to the thread's first; called from a test runner that is some 60
+    frames per resource, a tenth of an evaluation's time. A thread of its own starts at the
+    evaluation."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(evaluation_loop())
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # handed to the caller's thread, raised there
+            outcome["error"] = error
+        finally:
+            asyncio.set_event_loop(None)
+
+    thread = threading.Thread(target=run, name="pulumi-program")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome.pop("error")
+    return outcome["value"]
+
+
 def _thread_event_loop() -> asyncio.AbstractEventLoop:
     """Options hold resources, which hold futures: they need an event loop on this thread."""
     try:
@@ -271,10 +315,16 @@ def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
     `secrets.rotation` label (a rotated secret is a new value). Raises pulumi.RunError exactly as
     `pulumi up` reports it.
     """
+    return _on_own_thread(lambda: _evaluate(config, secrets, stack, plain, password_for, into,
+                                            daemon, preview))
+
+
+def _evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None, stack: str,
+              plain: Mapping[str, str] | None, password_for: Callable[[str], str] | None,
+              into: Evaluation | None, daemon: FakeDaemon | None, preview: bool) -> Evaluation:
     from components.program import run
 
     evaluation = into if into is not None else Evaluation()
-    _thread_event_loop().set_exception_handler(_skip_raised_errors)
     mocks = RecordingMocks(evaluation, password_for, daemon, preview)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=RecordingMonitor(mocks))
@@ -290,8 +340,9 @@ def evaluate(config: Mapping[str, Any], secrets: Mapping[str, str] | None = None
     @pulumi.runtime.test
     def program():
         pulumi.runtime.register_resource_transform(record_options)
-        evaluation.stack = run()
-        return evaluation.stack.ui_url
+        deployed = run()
+        evaluation.plan = deployed.plan
+        return deployed.ui_url
 
     try:
         program()

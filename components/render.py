@@ -153,7 +153,7 @@ def text_of(evaluation: Evaluation, stack: str, fmt: str = "yaml",
             project_dir: Path = PROJECT_DIR) -> str:
     """An evaluation of stack `stack` (secrets as markers) as text in format `fmt`;
     `project_dir` is where it was evaluated (build contexts are relative to it)."""
-    plan = evaluation.stack.plan
+    plan = evaluation.plan
     containers = emitted_containers(evaluation)
     networks, volumes = emitted_networks(evaluation), emitted_volumes(evaluation)
     if fmt == "compose":

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
+import traceback
 
 import pulumi
 from harness import evaluate
 
-from components.dryrun import FakeDaemon, emitted_containers
+from components import program
+from components.dryrun import FakeDaemon, emitted_containers, evaluation_loop
 
 
 def test_a_service_named_like_a_network_or_volume_gets_only_its_real_dependencies():
@@ -46,8 +49,42 @@ def test_a_failed_evaluation_is_raised_once_not_logged_again_for_every_output_it
         evaluate({"workers": []}, daemon=FakeDaemon())  # Outputs
         gc.collect()
         assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
-        unrelated = asyncio.get_event_loop().create_future()
+        unrelated = evaluation_loop().create_future()
         unrelated.set_exception(RuntimeError("not raised by any evaluation"))
         del unrelated
         gc.collect()
     assert [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def live_tasks_of_evaluations() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects()
+               if isinstance(o, asyncio.Task) and o.get_loop() is evaluation_loop())
+
+
+def test_a_kept_evaluation_keeps_none_of_the_programs_asyncio_tasks_alive():
+    """Tests keep evaluations for the session (harness.evaluate); had an evaluation kept the
+    program's stack, its Outputs would keep each of the ~1,000 tasks that made them, and every
+    later evaluation's wait for pending work (`asyncio.all_tasks`) walks every live task:
+    evaluations then grow slower the more a test process has kept."""
+    before = live_tasks_of_evaluations()
+    kept = evaluate({"workers": [{"name": "w"}]}, daemon=FakeDaemon())
+    assert kept.plan is not None and kept.containers()
+    assert live_tasks_of_evaluations() - before < 20
+
+
+def test_the_program_runs_on_a_thread_of_its_own_below_a_short_stack(monkeypatch):
+    """The SDK records the caller's stack trace, every frame, for each resource it registers:
+    run below a test runner (or any deep caller), that walks the caller's frames too."""
+    seen: list[tuple[threading.Thread, int]] = []
+    real_run = program.run
+
+    def run():
+        seen.append((threading.current_thread(), len(traceback.extract_stack())))
+        return real_run()
+
+    monkeypatch.setattr(program, "run", run)
+    evaluate({"workers": []}, daemon=FakeDaemon())
+    [(thread, depth)] = seen
+    assert thread is not threading.current_thread()
+    assert depth < len(traceback.extract_stack())

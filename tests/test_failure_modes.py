@@ -148,7 +148,7 @@ def provider_urn_parts(ev) -> list[str]:
 def test_traefik_routes_uploaded_by_the_program_are_the_plans_routes():
     config, secrets = stack_file("examples/003-traefik-many-services.yaml")
     ev = evaluate(config, secrets)
-    routes = ev.stack.plan.routes
+    routes = ev.plan.routes
     declared = {config["server"]["basePath"], config["api"]["route"]["prefix"]}
     for svc in config["services"]:
         declared |= {r["prefix"] for r in [svc.get("route"), *svc.get("routes", [])] if r}

@@ -4,7 +4,6 @@ invariants as the Docker backend, and what has no Kubernetes meaning refused by 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import json
@@ -13,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
-import pulumi
 import pytest
 from harness import (
     RANDOM_PASSWORD,
     ROOT,
     evaluate,
     generated_password,
+    is_secret,
     plain_strings,
     stack_file,
     started_for,
@@ -213,7 +212,7 @@ def test_ingress_serves_the_proxy_routes_with_prefect_unstripped_and_tls_from_ce
     assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
     api, _ = paths["/api(/|$)(.*)"]
     assert api["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2"
-    routes = {r.prefix for r in ev.stack.plan.routes}
+    routes = {r.prefix for r in ev.plan.routes}
     assert {p.split("(")[0] for p in paths} == routes
 
 
@@ -241,11 +240,7 @@ def test_replicated_workloads_have_a_disruption_budget(stack):
 
 def test_login_output_is_secret(stack):
     ev, _, _ = stack
-    assert asyncio.run(_is_secret(ev.stack.login))
-
-
-async def _is_secret(output: pulumi.Output) -> bool:
-    return await output.is_secret()
+    assert is_secret(ev.outputs_of("prefect")["login"])
 
 
 def test_docker_target_registers_no_kubernetes_object():
@@ -493,7 +488,7 @@ def test_a_failed_job_runs_again_on_the_next_up_and_is_awaited_as_long_as_it_may
 
 def test_the_built_scale_out_image_is_pulled_from_the_registry_and_runs_locked_down(stack):
     ev, objects, _ = stack
-    builds = {b.tag for b in ev.stack.plan.builds}
+    builds = {b.tag for b in ev.plan.builds}
     if not builds:
         pytest.skip("this stack builds no image")
     server = objects["deployment-prefect-server"]["spec"]["template"]["spec"]
