@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from components import yamlio
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -215,7 +217,7 @@ def load_project(path: Path, env_files: list[Path], profiles: list[str] | None =
     shell environment is never read: the result depends only on the files.
     """
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yamlio.load(path.read_text())
     except yaml.YAMLError as err:
         raise ComposeError(f"{path}: not valid YAML: {err}") from None
     except OSError as err:

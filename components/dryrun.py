@@ -12,7 +12,6 @@ import asyncio
 import functools
 import hashlib
 import json
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,9 +24,11 @@ from pulumi.resource import DependencyResource
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from components import yamlio
 from components.config import PROJECT
 from components.diagnose import near_miss_namespace
 from components.spec import StackPlan
+from components.yamlio import FAST_SAFE_LOADER, with_yaml12_booleans
 
 # Pulumi's property-value wire format (the engine protocol, not an SDK detail): a secret
 # travels as {SECRET_SIG: SECRET_VALUE, "value": ...}.
@@ -363,16 +364,15 @@ def generated_password(key: str, rotation: str | None = None) -> str:
     return "gen-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
+@with_yaml12_booleans
 class PulumiYamlLoader(yaml.SafeLoader):
     """YAML as the Pulumi CLI reads stack files (YAML 1.2): only true/false are booleans,
     so `yes`, `on` and `off` stay strings, as they reach the program under `pulumi up`."""
 
 
-PulumiYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-PulumiYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+@with_yaml12_booleans
+class FastPulumiYamlLoader(FAST_SAFE_LOADER):
+    """`PulumiYamlLoader`'s rules on libyaml's parser (components/yamlio.py)."""
 
 
 def full_key(key: str) -> str:
@@ -387,7 +387,7 @@ def stack_file(path: Path) -> tuple[dict[str, Any], list[str]]:
     that looks like a misspelling of it (`prefectstack:`) are kept whole, so the program
     can point at them; other namespaces (provider settings such as `docker:host`) are not
     the program's and are left out."""
-    data = yaml.load(path.read_text(), Loader=PulumiYamlLoader) or {}
+    data = yamlio.load(path.read_text(), FastPulumiYamlLoader, PulumiYamlLoader) or {}
     config: dict[str, Any] = {}
     secure: list[str] = []
     for key, value in (data.get("config") or {}).items():

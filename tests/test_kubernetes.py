@@ -461,12 +461,11 @@ def test_a_violating_kubernetes_workload_is_reported(captured_k8s, rule, change,
 
 
 def test_render_shows_the_kubernetes_objects_with_secrets_redacted():
-    import yaml
-
     from components.render import render, resolve
+    from components.yamlio import load as load_yaml
 
     text = render(resolve(str(ROOT / EXAMPLE), ROOT), ROOT)
-    objects = yaml.safe_load(text)["kubernetes"]
+    objects = load_yaml(text)["kubernetes"]
     server = objects["deployment-prefect-server"]
     assert server["kind"] == "Deployment" and server["spec"]["replicas"] == 2
     env = next(o for n, o in objects.items() if n == "prefect-server-env")["stringData"]
