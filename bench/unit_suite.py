@@ -73,7 +73,8 @@ def run_once(extra: list[str], record: Path) -> tuple[str, float, float]:
     env = {**os.environ, RECORD_DIR: str(record),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench"),
                                                        os.environ.get("PYTHONPATH")])),
-           "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+           "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONDONTWRITEBYTECODE": ""}  # as ./run-tests runs pytest: bytecode cached
     cpu, started = children_cpu(), time.perf_counter()
     done = subprocess.run([*PYTEST, "-p", "unit_suite", *extra], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=False)
