@@ -149,13 +149,15 @@ def test_preview_reads_the_same_logs_and_plans_the_same_job_commands_as_up():
 
 
 def test_a_job_with_its_own_entrypoint_carries_the_run_number_in_the_entrypoint():
-    config, secrets = stack_file("examples/003-traefik-many-services.yaml")
-    name = "computor-minio-bucket"
-    first = jobs(evaluate(config, secrets))[name]
+    # reference 003's bucket job: minio/mc's entrypoint is `mc`, so the job runs a shell
+    config = {"setupJobs": [{"name": "minio-bucket", "image": "minio/mc:RELEASE.2025-01-17T23-25-50Z",
+                             "entrypoint": [], "command": ["sh", "-c", "mc mb local/bucket"]}]}
+    name = "prefect-minio-bucket"
+    first = jobs(evaluate(config))[name]
     assert first["entrypoints"][3] == "minio-bucket-run-1"
     code, log = run_wrapped(first["entrypoints"], ["false"])
     assert code == 1
-    second = jobs(evaluate(config, secrets, daemon=FakeDaemon(logs={name: log})))[name]
+    second = jobs(evaluate(config, daemon=FakeDaemon(logs={name: log})))[name]
     assert second["entrypoints"][3] == "minio-bucket-run-2"  # entrypoint is ForceNew too
     assert second["command"] == first["command"]
 
