@@ -29,16 +29,26 @@ def rendered(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-_EVALUATIONS: dict[str, Evaluation] = {}
+_EVALUATIONS: dict[tuple[str, str, Path], Evaluation] = {}
+
+
+def evaluated_once(target: Target, project_dir: Path) -> Evaluation:
+    """`render.evaluated`, once per stack file (its content, stack name and project directory)
+    for this module: every format, every check and every CLI call read the same evaluation."""
+    key = (target.path.read_text(), target.stack, project_dir)
+    if key not in _EVALUATIONS:
+        _EVALUATIONS[key] = evaluated(target, project_dir)
+    return _EVALUATIONS[key]
+
+
+@pytest.fixture(autouse=True)
+def one_evaluation_per_stack_file(monkeypatch):
+    monkeypatch.setattr(render_module, "evaluated", evaluated_once)
 
 
 def evaluation_of(path) -> tuple[Evaluation, str]:
-    """Each stack file evaluated once for this module (as its stack name): every format and
-    every check reads the same evaluation."""
     stack = path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
-    if stack not in _EVALUATIONS:
-        _EVALUATIONS[stack] = evaluated(Target(path, stack), ROOT)
-    return _EVALUATIONS[stack], stack
+    return evaluated_once(Target(path, stack), ROOT), stack
 
 
 def text(path, fmt: str = "yaml") -> str:
