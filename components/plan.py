@@ -350,10 +350,10 @@ def worker_specs(cfg: StackConfig, pool: WorkerPoolSettings, extra_depends: tupl
         workdir = code.mount_path
     worker = ServiceSpec(
         name=f"worker-{pool.name}", component="WorkerPool", image=image, port=WORKER_HEALTH_PORT,
-        command=worker_launch.worker_command(pool.name, pool.type),
+        command=worker_launch.worker_command(pool.name, pool.type, pool.flow_run_command),
         env=env, replicas=pool.replicas, networks=workload_networks(pool),
         mounts=code_mounts + mounts(pool.volumes),
-        uploads=(*uploads(pool.files), worker_launch.worker_upload()),
+        uploads=(*uploads(pool.files), *worker_launch.worker_uploads(pool.flow_run_command)),
         working_dir=workdir,
         healthcheck=HealthCheck(python_http_probe(f"http://localhost:{WORKER_HEALTH_PORT}/health"),
                                 start_period_s=60 if pool.extra_pip_packages else 30),

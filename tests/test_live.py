@@ -16,11 +16,12 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from live.browser import visit_ui
 from live.gate import live_missing, live_stack, require, require_browser
-from live.runner import LIVE_VENV
+from live.runner import LIVE_VENV, run
 from live.session import FLOW_DIR, LIVE_MONITORING, Running, prod_overrides, stack_config
 
 from components import hygiene, monitoring
@@ -134,6 +135,38 @@ def test_server_restart_keeps_run_history_and_the_worker_picks_up_the_next_run(r
     second = running.client("run", running.pool, FLOW_DIR, f"{running.name}-after")
     assert second["state"] == "COMPLETED", second
     assert running.client("flow-run", first["id"])["state"] == "COMPLETED"
+
+
+def _flow_run_processes(running: Running) -> list[str]:
+    """What the worker containers run besides the launcher and its flow-run fork server (a
+    child of it with its command line): flow-run processes, their clients and sessions."""
+    found = []
+    for process in running.stack.processes.values():
+        if f"worker-{running.pool}" not in process.container.aliases:
+            continue
+        launcher = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        for pid in run("ip", "netns", "pids", process.namespace, check=False).stdout.split():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if int(pid) != process.pid and not (parent == process.pid and cmdline == launcher):
+                found.append(cmdline.replace(b"\0", b" ").decode())
+    return found
+
+
+def test_cancelling_a_running_flow_run_stops_its_process(running):
+    """The UI's Cancel on a run sleeping in its task: Prefect's worker cancels it through the
+    run's control channel and a SIGTERM to the process it started (dev: the flow-run client,
+    which relays it to the forked run), and nothing of the run is left behind."""
+    cancelled = running.client("cancel", running.pool, FLOW_DIR)
+    # ≈4 s when the SIGTERM reaches the run; Prefect's SIGKILL after its 30 s grace is slower.
+    assert cancelled["state"] == "CANCELLED" and cancelled["seconds"] < 20, cancelled
+    deadline = time.monotonic() + 20
+    while (left := _flow_run_processes(running)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == []
 
 
 def test_live_prefect_is_the_version_the_stack_image_runs():

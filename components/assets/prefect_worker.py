@@ -45,6 +45,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pool", required=True)
     parser.add_argument("--type", required=True)
     parser.add_argument("--with-healthcheck", action="store_true")
+    parser.add_argument("--fork-server", action="store_true",
+                        help="serve flow runs started by prefect_flow_run.py (pool command)")
     return parser.parse_args(argv)
 
 
@@ -118,8 +120,32 @@ async def run(args: argparse.Namespace) -> None:
             server.shutdown()
 
 
+def start_fork_server(pool_type: str) -> None:
+    """Fork the flow-run server (prefect_flow_run.py) with the worker's and the engine's
+    modules imported, while this process is still one thread; frozen out of the garbage
+    collector first, so neither process's collections copy the shared pages."""
+    import gc
+    import os
+
+    import prefect.flow_engine  # noqa: F401
+    from prefect.workers.base import BaseWorker
+
+    BaseWorker.get_worker_class_from_type(pool_type)
+    import prefect_flow_run
+
+    if threading.active_count() > 1 or len(os.listdir("/proc/self/task")) > 1:
+        print("prefect-stack worker: threads before the fork; flow runs start the engine",
+              flush=True)
+        return
+    gc.freeze()
+    os.environ[prefect_flow_run.ADDRESS_ENV] = prefect_flow_run.start()
+
+
 def main(argv: list[str]) -> None:
-    asyncio.run(run(parse(argv)))
+    args = parse(argv)
+    if args.fork_server:
+        start_fork_server(args.type)
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

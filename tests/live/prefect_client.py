@@ -6,6 +6,7 @@ PREFECT_API_AUTH_STRING, PREFECT_API_SSL_CERT_FILE). Prints one JSON document.
     python prefect_client.py run POOL FLOW_DIR NAME
     python prefect_client.py runs POOL FLOW_DIR COUNT
     python prefect_client.py flow-run ID
+    python prefect_client.py cancel POOL FLOW_DIR
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from uuid import UUID
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.deployments import run_deployment
+from prefect.states import Cancelling
 
 FLOW = "hello"
 DEPLOYMENT = "live"
@@ -73,6 +75,32 @@ async def run_once(client: PrefectClient, who: str) -> dict:
             "seconds": round(seconds, 2), "logs": logs}
 
 
+async def cancel(pool_name: str, flow_dir: str) -> dict:
+    """Start a run of flows/tasks.py that sleeps 120 s in its task, cancel it once RUNNING (as
+    the UI's Cancel does: state CANCELLING), and wait for its final state."""
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name("squares")
+        deployment_id = await client.create_deployment(
+            flow_id=flow_id, name="cancel", work_pool_name=pool_name,
+            entrypoint="tasks.py:squares", enforce_parameter_schema=False,
+            pull_steps=[{"prefect.deployments.steps.set_working_directory":
+                         {"directory": flow_dir}}])
+        run = await client.create_flow_run_from_deployment(
+            deployment_id, parameters={"n": 1, "tag": "cancelled", "pause": 120})
+        deadline = time.monotonic() + 120
+        while (state := (await client.read_flow_run(run.id)).state.type.value) != "RUNNING" \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(1)  # inside its task's sleep
+        cancelled = time.monotonic()
+        await client.set_flow_run_state(run.id, Cancelling(), force=True)
+        while (state := (await client.read_flow_run(run.id)).state.type.value) in \
+                {"RUNNING", "CANCELLING"} and time.monotonic() - cancelled < 90:
+            await asyncio.sleep(0.25)
+    return {"id": str(run.id), "state": state,
+            "seconds": round(time.monotonic() - cancelled, 2)}
+
+
 async def flow_run(run_id: str) -> dict:
     async with get_client() as client:
         found = await client.read_flow_run(UUID(run_id))
@@ -81,7 +109,8 @@ async def flow_run(run_id: str) -> dict:
 
 def main(argv: list[str]) -> None:
     command, *args = argv
-    handler = {"pool": pool, "run": run, "runs": runs, "flow-run": flow_run}[command]
+    handler = {"pool": pool, "run": run, "runs": runs, "flow-run": flow_run,
+               "cancel": cancel}[command]
     print(json.dumps(asyncio.run(handler(*args))))
 
 

@@ -1,0 +1,344 @@
+"""prefect-stack flow-run start: the worker's flow-run command, served by a fork server.
+
+Why: a flow run's process spends most of its start importing Prefect (`python -m
+prefect.engine`: ≈2 s of CPU on a 2-core host, README "Benchmark"), and that is the bulk of
+trigger -> COMPLETED. The worker launcher (prefect_worker.py, `--fork-server`) has imported
+the same modules already; before its worker starts (while it is one thread) it forks a server
+that keeps them. Per flow run:
+
+- the worker starts this file as the run's command (the pool's `command` default), a client
+  that imports only the standard library;
+- the client connects to the server (address in PREFECT_STACK_FORK_SERVER, set by the
+  launcher), hands over its arguments, environment, working directory and its stdin/stdout/
+  stderr (the worker's pipes: the run's output goes to the worker as it would from its own
+  child), and gets the run's pid;
+- the server forks a session process, which forks the run: it takes the client's environment
+  (Prefect's settings and logging re-read from it), directory and descriptors and runs
+  `prefect.engine` as `python -m` would, without importing it again;
+- the session reports the run's exit status, which the client exits with (a run killed by a
+  signal: the client dies by the same signal); SIGTERM/SIGINT the client gets (Prefect's
+  cancellation, `docker stop`) are relayed to the run; a client that dies (SIGKILL, the
+  worker's last resort) takes the run with it, as its own process would have died.
+
+Never a lost or doubled run: the run waits for the session's go, given only once its pid is in
+the client's socket; a session that dies takes its run with it (parent-death signal). Without
+a server (unreachable, crashed, or the run's Python start-up variables differ from the
+server's) the client becomes `python -m prefect.engine` itself (exec, same pid).
+
+    python prefect_flow_run.py [ENGINE ARGUMENTS]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+from dataclasses import dataclass
+
+ADDRESS_ENV = "PREFECT_STACK_FORK_SERVER"
+ENGINE = "prefect.engine"  # the module a flow run runs, as `python -m ENGINE ARGS`
+RELAYED = (signal.SIGTERM, signal.SIGINT)
+# Read once by Python at start-up: a run that sets them differently needs its own interpreter.
+STARTUP_PREFIXES = ("PYTHON", "LC_")
+STARTUP_NAMES = ("LANG", "LANGUAGE")
+PID, FALLBACK, EXIT = b"P", b"F", b"X"
+_HEADER = struct.Struct("!I")
+_REPLY = struct.Struct("!ci")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a fresh `python -m prefect.engine` would have got from the worker."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    ignore_sigint: bool = False  # as a child of a shell's background job inherits it
+
+
+def socket_name(address: str) -> str:
+    """`@name` (an environment variable cannot hold the NUL) is Linux's abstract `\\0name`:
+    no file to leave behind, visible only inside the container's network namespace."""
+    return "\0" + address[1:] if address.startswith("@") else address
+
+
+def encode(request: Request) -> bytes:
+    body = json.dumps({"argv": request.argv, "env": request.env, "cwd": request.cwd,
+                       "ignore_sigint": request.ignore_sigint}).encode()
+    return _HEADER.pack(len(body)) + body
+
+
+def decode(body: bytes) -> Request:
+    data = json.loads(body)
+    return Request(list(data["argv"]), dict(data["env"]), str(data["cwd"]),
+                   bool(data["ignore_sigint"]))
+
+
+def startup_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith(STARTUP_PREFIXES) or k in STARTUP_NAMES}
+
+
+def servable(request: Request, server_env: dict[str, str]) -> bool:
+    """Whether a fork of the server behaves as a fresh interpreter started with request.env."""
+    return startup_env(request.env) == startup_env(server_env)
+
+
+def die_like(returncode: int) -> None:
+    """Exit as the run did: by its signal (the worker reads -N), else with its code."""
+    if returncode < 0:
+        signal.signal(-returncode, signal.SIG_DFL)
+        os.kill(os.getpid(), -returncode)
+    sys.exit(returncode if returncode >= 0 else 1)
+
+
+# ---- the client (the flow run's command) ----------------------------------------------
+
+
+def _read_reply(sock: socket.socket) -> tuple[bytes, int] | None:
+    data = b""
+    while len(data) < _REPLY.size:
+        chunk = sock.recv(_REPLY.size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    kind, value = _REPLY.unpack(data)
+    return kind, value
+
+
+def request_run(address: str, request: Request) -> tuple[socket.socket, int] | None:
+    """Hand the run to the server; (connection, run pid), or None where the server cannot
+    run it (then nothing was started)."""
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(socket_name(address))
+        payload = encode(request)
+        sent = socket.send_fds(sock, [payload], [0, 1, 2])
+        if sent < len(payload):  # sendall(b"") still sends: EPIPE once the server replied
+            sock.sendall(payload[sent:])
+        reply = _read_reply(sock)
+    except OSError as err:
+        print(f"prefect-stack: fork server unreachable ({err}); starting the engine",
+              file=sys.stderr, flush=True)
+        return None
+    if reply is None or reply[0] != PID:
+        why = "it cannot run this environment" if reply else "it closed the connection"
+        print(f"prefect-stack: fork server: {why}; starting the engine", file=sys.stderr,
+              flush=True)
+        sock.close()
+        return None
+    return sock, reply[1]
+
+
+def client(argv: list[str]) -> None:
+    pending: list[int] = []
+    connection: list[socket.socket] = []
+
+    def relay(signum: int, _frame: object) -> None:
+        if connection:
+            connection[0].send(bytes([signum]))
+        else:
+            pending.append(signum)
+
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    for signum in RELAYED:
+        if not (ignored and signum == signal.SIGINT):
+            signal.signal(signum, relay)
+    address = os.environ.get(ADDRESS_ENV)
+    started = None
+    if address:
+        started = request_run(address, Request(argv, dict(os.environ), os.getcwd(), ignored))
+    if started is None:
+        for signum in pending:  # stopped before it started
+            die_like(-signum)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if not ignored:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.execv(sys.executable, [sys.executable, "-m", ENGINE, *argv])
+    sock, _pid = started
+    connection.append(sock)
+    for signum in pending:
+        sock.send(bytes([signum]))
+    reply = _read_reply(sock)
+    if reply is None or reply[0] != EXIT:
+        print("prefect-stack: the flow run's session process died", file=sys.stderr, flush=True)
+        sys.exit(1)
+    die_like(reply[1])
+
+
+# ---- the server (forked from the worker launcher) ----------------------------------------
+
+
+def _reap(_signum: int = 0, _frame: object = None) -> None:
+    """Collect ended sessions (their CPU time then counts in the server's, as children's)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def start() -> str:
+    """Fork the server from the (single-threaded, Prefect-importing) caller; return its
+    address for ADDRESS_ENV. In the forked run processes this never returns: it runs the
+    engine and exits."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    address = f"@prefect-stack-flow-runs-{os.getpid()}-{os.urandom(6).hex()}"
+    listener.bind(socket_name(address))
+    listener.listen(64)
+    alive_r, alive_w = os.pipe()  # EOF in the server once the launcher is gone
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() == 0:
+        os.close(alive_w)
+        run = serve(listener, alive_r, dict(os.environ))
+        run_engine(*run)
+    os.close(alive_r)
+    listener.close()
+    os.set_inheritable(alive_w, False)
+    return address
+
+
+def serve(listener: socket.socket, alive: int, server_env: dict[str, str]
+          ) -> tuple[Request, list[int]]:
+    """Accept clients and fork a session for each; returns only in a run's process."""
+    signal.signal(signal.SIGCHLD, _reap)
+    for signum in RELAYED:  # the launcher's stop is the worker's, not the server's
+        signal.signal(signum, signal.SIG_IGN)
+    while True:
+        ready, _, _ = select.select([listener, alive], [], [])
+        if alive in ready:
+            os._exit(0)
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            listener.close()
+            os.close(alive)
+            return session(conn, server_env)
+        conn.close()
+
+
+def _receive(conn: socket.socket) -> tuple[Request, list[int]]:
+    data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
+    while len(data) < _HEADER.size:
+        data += conn.recv(65536)
+    (length,) = _HEADER.unpack(data[:_HEADER.size])
+    body = data[_HEADER.size:]
+    while len(body) < length:
+        chunk = conn.recv(length - len(body))
+        if not chunk:
+            raise EOFError("client went away mid-request")
+        body += chunk
+    return decode(body), fds
+
+
+def _same_user(conn: socket.socket) -> bool:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+def session(conn: socket.socket, server_env: dict[str, str]) -> tuple[Request, list[int]]:
+    """One run: fork it, tell the client its pid, relay signals, report how it ended.
+    Returns only in the run's process."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        if not _same_user(conn):
+            os._exit(1)
+        request, fds = _receive(conn)
+        if len(fds) != 3 or not servable(request, server_env):
+            conn.sendall(_REPLY.pack(FALLBACK, 0))
+            os._exit(0)
+    except (OSError, EOFError, ValueError, KeyError):
+        os._exit(1)
+    go_r, go_w = os.pipe()
+    session_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(go_w)
+        _die_with_parent()
+        if os.getppid() != session_pid or os.read(go_r, 1) != b"1":
+            os._exit(1)  # the session died before the client had the pid: never run
+        os.close(go_r)
+        conn.close()
+        return request, fds
+    os.close(go_r)
+    for fd in fds:
+        os.close(fd)
+    try:
+        conn.sendall(_REPLY.pack(PID, pid))
+    except OSError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os._exit(1)
+    os.write(go_w, b"1")
+    os.close(go_w)
+    returncode = supervise(conn, pid)
+    with contextlib.suppress(OSError):
+        conn.sendall(_REPLY.pack(EXIT, returncode))
+    os._exit(0)
+
+
+def supervise(conn: socket.socket, pid: int) -> int:
+    """Relay the client's signals to the run until it ends; kill it if the client dies."""
+    ended = os.pidfd_open(pid)
+    watched: list[object] = [conn, ended]
+    while True:
+        ready, _, _ = select.select(watched, [], [])
+        if ended in ready:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status)
+        data = conn.recv(64)
+        if not data:  # the client was killed: so is its run
+            os.kill(pid, signal.SIGKILL)
+            watched.remove(conn)
+        for signum in data:
+            os.kill(pid, signum)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def run_engine(request: Request, fds: list[int]) -> None:
+    """Become `python -m prefect.engine ARGS` started by the client's worker: its
+    descriptors, directory and environment, Prefect's settings and logging re-read."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN if request.ignore_sigint
+                  else signal.default_int_handler)
+    os.chdir(request.cwd)
+    os.environ.clear()
+    os.environ.update(request.env)
+    sys.argv = ["-m", *request.argv]
+    sys.path[0] = request.cwd
+    reload_prefect_settings()
+    import runpy
+
+    sys.modules.pop(ENGINE, None)  # run as __main__, as `-m` does, not the imported module
+    runpy.run_module(ENGINE, run_name="__main__", alter_sys=True)
+    raise SystemExit(0)
+
+
+def reload_prefect_settings() -> None:
+    """What `import prefect` reads from the environment, read again from the run's."""
+    import prefect.context
+    import prefect.logging.configuration as logging_configuration
+
+    prefect.context.refresh_global_settings_context()
+    logging_configuration.PROCESS_LOGGING_CONFIG = {}
+    logging_configuration.setup_logging()
+
+
+if __name__ == "__main__":
+    client(sys.argv[1:])

@@ -1,0 +1,225 @@
+"""Flow runs forked from the worker's pre-imported server (components/assets/prefect_flow_run.py,
+started by the worker launcher). The client, the server and their protocol run here for real
+on loopback, with a stand-in engine module instead of Prefect's (the server imports a marker
+module first: a run that sees it is a fork, one that does not is a fresh interpreter). The
+real engine, Prefect's cancellation and the worker: tests/test_live.py's and
+tests/test_live_ha.py's worker and flow-run tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import planned
+
+from components import worker_launch
+from components.worker_launch import FLOW_RUN_SOURCE, FORK_COMMAND, WORKER_PATH
+
+STUB_ENGINE = """
+import json, os, signal, sys, time
+mode, *rest = sys.argv[1:]
+if rest == ["handle"]:
+    def stop(signum, frame):
+        os.write(1, b"got SIGTERM\\n")  # not print: the signal may land in one
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, stop)
+print(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
+                  "path0": sys.path[0], "mark": os.environ.get("MARK"),
+                  "forked": "preloaded_marker" in sys.modules}), flush=True)
+print("on stderr", file=sys.stderr, flush=True)
+if mode == "exit":
+    sys.exit(int(rest[0]))
+time.sleep(60)
+"""
+
+LOAD = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("prefect_flow_run", {str(FLOW_RUN_SOURCE)!r})
+flow_run = importlib.util.module_from_spec(spec)
+sys.modules["prefect_flow_run"] = flow_run
+spec.loader.exec_module(flow_run)
+flow_run.ENGINE = "stub_engine"
+"""
+
+# The launcher's part: import what runs need, fork the server, go on being the worker.
+SERVER = LOAD + """
+import time
+import preloaded_marker
+flow_run.reload_prefect_settings = lambda: None  # no Prefect here
+print(flow_run.start(), flush=True)
+time.sleep(120)
+"""
+
+CLIENT = LOAD + "flow_run.client(sys.argv[1:])\n"
+
+
+@pytest.fixture(scope="module")
+def stubs(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("stubs")
+    (path / "stub_engine.py").write_text(STUB_ENGINE)
+    (path / "preloaded_marker.py").write_text("")
+    return path
+
+
+def base_env(stubs: Path) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "PYTHONPATH": str(stubs)}
+
+
+def serving(stubs: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The launcher stand-in and the address of the server it forked."""
+    process = subprocess.Popen([sys.executable, "-c", SERVER], env=base_env(stubs),
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        yield process.stdout.readline().strip(), process
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(stubs) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    yield from serving(stubs)
+
+
+@pytest.fixture
+def own_server(stubs) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """One for a test that kills it."""
+    yield from serving(stubs)
+
+
+def forked_server(launcher: subprocess.Popen[str]) -> int:
+    (pid,) = [int(p) for p in Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children")
+              .read_text().split()]
+    return pid
+
+
+def client(stubs: Path, address: str | None, *args: str, cwd: Path,
+           **env: str) -> subprocess.Popen[str]:
+    full = {**base_env(stubs), "MARK": "from-the-worker", **env}
+    if address:
+        full["PREFECT_STACK_FORK_SERVER"] = address
+    return subprocess.Popen([sys.executable, "-c", CLIENT, *args], env=full, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def started(process: subprocess.Popen[str]) -> dict:
+    return json.loads(process.stdout.readline())
+
+
+def gone(pid: int, within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists() or \
+                Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_run_is_a_fork_of_the_server_with_the_clients_arguments_env_cwd_and_output(
+        stubs, server, tmp_path):
+    process = client(stubs, server[0], "exit", "3", cwd=tmp_path)
+    out, err = process.communicate(timeout=30)
+    run = json.loads(out.splitlines()[0])
+    assert process.returncode == 3
+    assert run["forked"] and run["pid"] != process.pid
+    assert run["argv"] == ["exit", "3"] and run["mark"] == "from-the-worker"
+    assert run["cwd"] == run["path0"] == str(tmp_path)  # as `python -m` in that directory
+    assert "on stderr" in err  # the run writes to the client's own descriptors
+
+
+def test_sigterm_to_the_client_reaches_the_run(stubs, server, tmp_path):
+    process = client(stubs, server[0], "sleep", "handle", cwd=tmp_path)
+    started(process)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert "got SIGTERM" in out and process.returncode == 143, (out, err, process.returncode)
+
+
+def test_a_run_killed_by_a_signal_ends_its_client_by_the_same_signal(stubs, server, tmp_path):
+    process = client(stubs, server[0], "sleep", cwd=tmp_path)
+    started(process)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGTERM
+
+
+def test_killing_the_client_kills_its_run(stubs, server, tmp_path):
+    process = client(stubs, server[0], "sleep", cwd=tmp_path)
+    run = started(process)
+    process.kill()
+    process.wait()
+    assert gone(run["pid"])
+
+
+def test_a_run_whose_session_dies_dies_with_it_and_its_client_fails(stubs, server, tmp_path):
+    process = client(stubs, server[0], "sleep", cwd=tmp_path)
+    run = started(process)
+    session = int(Path(f"/proc/{run['pid']}/stat").read_text().split(")")[1].split()[1])
+    os.kill(session, signal.SIGKILL)
+    _, err = process.communicate(timeout=30)
+    assert gone(run["pid"]) and process.returncode == 1
+    assert "session process died" in err
+
+
+def test_without_a_server_the_client_becomes_the_engine_itself(stubs, tmp_path):
+    process = client(stubs, None, "exit", "0", cwd=tmp_path)
+    out, _ = process.communicate(timeout=30)
+    run = json.loads(out.splitlines()[0])
+    assert not run["forked"] and run["pid"] == process.pid and process.returncode == 0
+
+
+def test_a_crashed_server_falls_back_to_a_fresh_engine(stubs, own_server, tmp_path):
+    address, launcher = own_server
+    forked = forked_server(launcher)
+    os.kill(forked, signal.SIGKILL)
+    assert gone(forked)
+    process = client(stubs, address, "exit", "4", cwd=tmp_path)
+    out, err = process.communicate(timeout=30)
+    run = json.loads(out.splitlines()[0])
+    assert not run["forked"] and run["pid"] == process.pid and process.returncode == 4
+    assert "fork server unreachable" in err
+
+
+def test_a_run_with_other_python_startup_variables_gets_its_own_interpreter(
+        stubs, server, tmp_path):
+    process = client(stubs, server[0], "exit", "0", cwd=tmp_path, PYTHONHASHSEED="7")
+    out, err = process.communicate(timeout=30)
+    assert not json.loads(out.splitlines()[0])["forked"] and process.returncode == 0
+    assert "cannot run this environment" in err
+
+
+def test_the_server_ends_with_the_launcher(own_server):
+    _, launcher = own_server
+    forked = forked_server(launcher)
+    launcher.kill()
+    launcher.wait()
+    assert gone(forked)
+
+
+POOL = {"workers": [{"name": "etl", "flowRunCommand": FORK_COMMAND}]}
+
+
+def test_workers_of_a_forking_pool_start_the_server_and_ship_the_client():
+    stack = planned(POOL)
+    worker = stack.service("worker-etl")
+    assert worker.command[:2] == ("python", WORKER_PATH) and "--fork-server" in worker.command
+    shipped = {u.path: u.content for u in worker.uploads}
+    assert shipped[FORK_COMMAND.split()[1]] == FLOW_RUN_SOURCE.read_text()
+    assert f"'{FORK_COMMAND}'" in stack.service("pool-etl").command[-1]  # the pool's command
+
+
+@pytest.mark.parametrize("command", ["python -m prefect.engine", None])
+def test_workers_of_other_pools_start_no_server(command):
+    worker = planned({"workers": [{"name": "etl", "flowRunCommand": command}]}
+                     ).service("worker-etl")
+    assert "--fork-server" not in worker.command
+    assert [u.path for u in worker.uploads] == [WORKER_PATH]
+    assert not worker_launch.forks_flow_runs(command)
