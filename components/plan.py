@@ -17,6 +17,7 @@ from components import (
     hygiene,
     monitoring,
     outage,
+    postgres_memory,
     postgres_start,
     scaleout,
     traefik,
@@ -406,8 +407,7 @@ def init_sql(cfg: StackConfig) -> str:
         ]
     for db in cfg.database.postgres.databases:
         lines += [
-            f"SELECT 'CREATE DATABASE {db.name} OWNER {db.owner}' WHERE NOT EXISTS "
-            f"(SELECT FROM pg_database WHERE datname = '{db.name}')\\gexec",
+            postgres_memory.create_database_gexec(db.name, db.owner),
             f"ALTER DATABASE {db.name} OWNER TO {db.owner};",
             f"REVOKE ALL ON DATABASE {db.name} FROM PUBLIC;",
         ]

@@ -82,8 +82,10 @@ def problems(cfg: StackConfig) -> Iterator[Problem]:
 
 # --- the guard: a process whose recording stopped fails its check and restarts -------------
 
-def guard_upload() -> FileUpload:
-    return shipped.upload(GUARD)
+def guard_uploads() -> tuple[FileUpload, ...]:
+    """The guard and the lean-imports module it imports from beside itself (the sweeper,
+    which it also imports, comes with components/outage.py)."""
+    return (shipped.upload(GUARD), shipped.upload(shipped.LEAN))
 
 
 def guarded(command: tuple[str, ...]) -> tuple[str, ...]:
@@ -107,7 +109,7 @@ def harden(cfg: StackConfig, spec: ServiceSpec, health_url: str | None) -> Servi
     changes: dict[str, object] = {"image": server_image(cfg), "env": env}
     if not spec.one_shot:
         assert spec.command is not None
-        changes.update(command=guarded(spec.command), uploads=(*spec.uploads, guard_upload(),
+        changes.update(command=guarded(spec.command), uploads=(*spec.uploads, *guard_uploads(),
                                                                    outage.sweeper_upload()),
                        healthcheck=guard_healthcheck(health_url))
     return dataclasses.replace(spec, **changes)

@@ -10,6 +10,10 @@ from components.spec import FileUpload
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CONTAINER_DIR = "/opt/prefect-stack"
+# Imported from beside themselves by the guard and the worker launcher before anything imports
+# Prefect: data Prefect imports but a long-running process never reads stays out of it
+# (prefect_lean.py, README "Memory at rest").
+LEAN = "prefect_lean.py"
 
 
 def source(name: str) -> Path:

@@ -35,7 +35,7 @@ def worker_command(pool: str, pool_type: str, flow_run_command: str | None
 
 
 def worker_uploads(flow_run_command: str | None) -> tuple[FileUpload, ...]:
-    """The launcher; with the fork server also the flow-run client it imports and the pool's
-    command runs."""
+    """The launcher and the lean-imports module it imports from beside itself; with the fork
+    server also the flow-run client it imports and the pool's command runs."""
     fork = (shipped.upload(FLOW_RUN),) if forks_flow_runs(flow_run_command) else ()
-    return (shipped.upload(WORKER), *fork)
+    return (shipped.upload(WORKER), shipped.upload(shipped.LEAN), *fork)

@@ -313,6 +313,9 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:2] == ["run", "prefect"]:
         STATUS.unlink(missing_ok=True)  # a restarted container keeps /tmp
+        from prefect_lean import lazy_unidecode  # uploaded beside us
+
+        lazy_unidecode()  # before anything imports Prefect
         install()
         from prefect.cli import app
 

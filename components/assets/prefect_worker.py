@@ -143,6 +143,9 @@ def start_fork_server(pool_type: str) -> None:
 
 def main(argv: list[str]) -> None:
     args = parse(argv)
+    from prefect_lean import lazy_unidecode  # uploaded beside us
+
+    lazy_unidecode()  # before anything imports Prefect
     if args.fork_server:
         start_fork_server(args.type)
     asyncio.run(run(args))
