@@ -36,6 +36,8 @@ print(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
 print("on stderr", file=sys.stderr, flush=True)
 if mode == "exit":
     sys.exit(int(rest[0]))
+if mode == "kill":  # as the OOM killer would
+    os.kill(os.getpid(), signal.SIGKILL)
 time.sleep(60)
 """
 
@@ -149,6 +151,9 @@ def test_a_run_killed_by_a_signal_ends_its_client_by_the_same_signal(stubs, serv
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=30)
     assert process.returncode == -signal.SIGTERM
+    killed = client(stubs, server[0], "kill", cwd=tmp_path)
+    killed.communicate(timeout=30)
+    assert killed.returncode == -signal.SIGKILL
 
 
 def test_killing_the_client_kills_its_run(stubs, server, tmp_path):
@@ -221,5 +226,6 @@ def test_workers_of_other_pools_start_no_server(command):
     worker = planned({"workers": [{"name": "etl", "flowRunCommand": command}]}
                      ).service("worker-etl")
     assert "--fork-server" not in worker.command
-    assert [u.path for u in worker.uploads] == [WORKER_PATH]
+    shipped = [u.path for u in worker.uploads]
+    assert WORKER_PATH in shipped and FORK_COMMAND.split()[1] not in shipped
     assert not worker_launch.forks_flow_runs(command)

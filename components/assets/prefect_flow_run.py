@@ -91,7 +91,8 @@ def servable(request: Request, server_env: dict[str, str]) -> bool:
 def die_like(returncode: int) -> None:
     """Exit as the run did: by its signal (the worker reads -N), else with its code."""
     if returncode < 0:
-        signal.signal(-returncode, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL's cannot be set, nor needs to
+            signal.signal(-returncode, signal.SIG_DFL)
         os.kill(os.getpid(), -returncode)
     sys.exit(returncode if returncode >= 0 else 1)
 
