@@ -140,10 +140,11 @@ def client(argv: list[str]) -> None:
     connection: list[socket.socket] = []
 
     def relay(signum: int, _frame: object) -> None:
-        if connection:
-            connection[0].send(bytes([signum]))
-        else:
+        if not connection:
             pending.append(signum)
+            return
+        with contextlib.suppress(OSError):  # a dead session is reported below
+            connection[0].send(bytes([signum]))
 
     ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     for signum in RELAYED:
@@ -154,11 +155,11 @@ def client(argv: list[str]) -> None:
     if address:
         started = request_run(address, Request(argv, dict(os.environ), os.getcwd(), ignored))
     if started is None:
-        for signum in pending:  # stopped before it started
-            die_like(-signum)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # from here on as the engine itself
         if not ignored:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in pending:  # stopped before it started
+            die_like(-signum)
         os.execv(sys.executable, [sys.executable, "-m", ENGINE, *argv])
     sock, _pid = started
     connection.append(sock)
