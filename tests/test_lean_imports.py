@@ -1,6 +1,7 @@
-"""Guarded Prefect processes leave text_unidecode's 3.6 MiB table unread until something needs
-it (components/assets/prefect_lean.py, README "Memory at rest"): the stand-in answers as the
-real module does, and the guard installs it before Prefect is imported."""
+"""Long-running Prefect processes keep out what they never use (components/assets/prefect_lean.py,
+README "Memory at rest"): text_unidecode's 3.6 MiB table stays unread until something needs it
+(the stand-in answers as the real module does; the guard and the worker launcher install it
+before Prefect is imported), and the database vacuum's own connection is closed once idle."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ print(json.dumps({{"ascii": ascii_only, "loaded_by_ascii": loaded_by_ascii, "res
 
 
 @pytest.mark.live
-def test_the_guard_installs_the_stand_in_before_prefect_is_imported(tmp_path):
+def test_the_guard_installs_the_stand_in_before_prefect_is_imported_and_the_vacuum_release(tmp_path):
     out = live_python(f"""
 import json, sys
 sys.path.insert(0, {str(ASSETS)!r})
@@ -72,11 +73,14 @@ try:
 except SystemExit:
     pass
 module = sys.modules["text_unidecode"]
+from prefect.server.services import db_vacuum
 print(json.dumps({{"prefect": "prefect.cli" in sys.modules, "kind": type(module).__name__,
-                  "loaded": module._prefect_stack_real is not None}}))
+                  "loaded": module._prefect_stack_real is not None,
+                  "vacuum": db_vacuum._maintenance_session.__module__}}))
 """, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path),
           "PREFECT_STACK_GUARD_STATUS": str(tmp_path / "status.json")})
-    assert out == {"prefect": True, "kind": "LazyModule", "loaded": False}
+    assert out == {"prefect": True, "kind": "LazyModule", "loaded": False,
+                   "vacuum": "prefect_lean"}
 
 
 @pytest.mark.live
@@ -115,3 +119,51 @@ def test_every_guarded_container_and_worker_gets_the_lean_imports_module_beside_
             uploads = {u.path: u for u in spec.uploads}
             lean = uploads[shipped.path(shipped.LEAN)]
             assert lean.content == (ASSETS / shipped.LEAN).read_text(), spec.name
+
+
+# Prefect's own db_vacuum, on SQLite (its maintenance session then uses the default one); the
+# dedicated pool it keeps on PostgreSQL stood in for by an engine that counts its disposals.
+VACUUM = """
+import asyncio, json, sys
+sys.path.insert(0, {assets!r})
+import prefect_lean
+from prefect.server.database import provide_database_interface
+from prefect.server.services import db_vacuum
+
+class Engine:
+    disposed = 0
+    async def dispose(self):
+        Engine.disposed += 1
+
+class Config:
+    async def engine(self):
+        return Engine()
+
+async def main():
+    db = provide_database_interface()
+    await db.create_db()
+    db_vacuum._MAINTENANCE_CONFIGS["url"] = Config()
+    seen = {{"patched": prefect_lean.release_idle_vacuum_connection(idle=0.3)}}
+    async with db_vacuum._maintenance_session(db) as session:
+        await asyncio.sleep(0.5)  # a long batch: never closed while in use
+        seen["during"] = Engine.disposed
+    async with db_vacuum._maintenance_session(db):
+        pass
+    await asyncio.sleep(0.1)  # batches 0.1 s apart: still open
+    async with db_vacuum._maintenance_session(db):
+        pass
+    seen["between_batches"] = Engine.disposed
+    await asyncio.sleep(0.6)
+    seen["idle"] = Engine.disposed
+    print(json.dumps(seen))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.live
+def test_the_vacuum_connection_is_closed_once_idle_and_never_while_in_use(tmp_path):
+    out = live_python(VACUUM.format(assets=str(ASSETS)),
+                      env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                           "PREFECT_HOME": str(tmp_path)})
+    assert out == {"patched": True, "during": 0, "between_batches": 0, "idle": 1}

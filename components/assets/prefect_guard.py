@@ -313,10 +313,11 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:2] == ["run", "prefect"]:
         STATUS.unlink(missing_ok=True)  # a restarted container keeps /tmp
-        from prefect_lean import lazy_unidecode  # uploaded beside us
+        from prefect_lean import lazy_unidecode, release_idle_vacuum_connection  # beside us
 
         lazy_unidecode()  # before anything imports Prefect
         install()
+        release_idle_vacuum_connection()
         from prefect.cli import app
 
         sys.argv = argv[1:]  # Prefect's CLI reads its arguments from sys.argv
