@@ -7,6 +7,7 @@ tests/test_live_ha.py's worker and flow-run tests."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -78,11 +79,15 @@ def serving(stubs: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """The launcher stand-in and the address of the server it forked."""
     process = subprocess.Popen([sys.executable, "-c", SERVER], env=base_env(stubs),
                                stdout=subprocess.PIPE, text=True)
+    address = process.stdout.readline().strip()
+    forked = forked_server(process)
     try:
-        yield process.stdout.readline().strip(), process
+        yield address, process
     finally:
         process.kill()
         process.wait()
+        with contextlib.suppress(ProcessLookupError):  # it ignores SIGTERM; a broken one
+            os.kill(forked, signal.SIGKILL)             # would outlive the launcher
 
 
 @pytest.fixture(scope="module")
