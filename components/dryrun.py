@@ -90,7 +90,6 @@ class Evaluation:
     plan: StackPlan | None = None
     calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)  # provider functions
 
-
     def outputs_of(self, component: str) -> dict[str, Any]:
         """The outputs component `component` (its resource name) registered, secrets wrapped."""
         (outputs,) = [o for urn, o in self.component_outputs.items() if urn_name(urn) == component]

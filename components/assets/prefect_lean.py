@@ -98,6 +98,7 @@ def release_idle_vacuum_connection(idle: float = VACUUM_IDLE_SECONDS) -> bool:
     configs = getattr(db_vacuum, "_MAINTENANCE_CONFIGS", None)
     if session is None or not isinstance(configs, dict):
         return False
+    # "disposing" holds the running dispose task: the event loop keeps only a weak reference
     state: dict = {"active": 0, "timer": None, "disposing": None}
 
     async def dispose() -> None:
