@@ -326,20 +326,3 @@ def test_postgres_runs_with_the_configured_max_connections_and_prefect_within_it
     cfg = StackConfig.model_validate(config)
     in_use = int(sql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'prefect'"))
     assert 0 < in_use <= sum(u.processes * u.per_process for u in hygiene.pool_users(cfg))
-
-
-def test_creating_the_databases_left_no_copy_of_their_template_in_shared_buffers(running):
-    """db-init's CREATE DATABASE copies files (STRATEGY FILE_COPY), not template1's pages
-    through the buffer pool, where they would stay resident (components/postgres_memory.py).
-    Nothing else in the stack reads template1."""
-    postgres = [c for c in running.containers.values() if "postgres" in c.aliases]
-    if not postgres:
-        pytest.skip(f"{running.name} has no PostgreSQL")
-    process = running.stack.processes[postgres[0].name]
-    query = ("CREATE EXTENSION IF NOT EXISTS pg_buffercache; SELECT count(*) FROM "
-             "pg_buffercache b JOIN pg_database d ON d.oid = b.reldatabase "
-             "WHERE d.datname = 'template1'")
-    result = process.exec(["sh", "-c", 'PGPASSWORD="$POSTGRES_PASSWORD" exec psql -h 127.0.0.1 '
-                           f'-U postgres -d postgres -tAc "{query}"'])
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-1] == "0"
