@@ -1,13 +1,12 @@
-"""Flow runs forked from the worker's pre-imported server (components/assets/prefect_flow_run.py,
-started by the worker launcher). The client, the server and their protocol run here for real
-on loopback, with a stand-in engine module instead of Prefect's (the server imports a marker
-module first: a run that sees it is a fork, one that does not is a fresh interpreter). The
-real engine, Prefect's cancellation and the worker: tests/test_live.py's and
-tests/test_live_ha.py's worker and flow-run tests."""
+"""Flow runs forked from the worker (components/assets/prefect_flow_run.py, served from the
+worker launcher's event loop). The client, the server and their protocol run here for real on
+loopback, with a stand-in engine module instead of Prefect's and a stand-in launcher that
+serves from its own asyncio loop (it imports a marker module first: a run that sees it is a
+fork, one that does not is a fresh interpreter). The real engine, Prefect's cancellation and
+the worker: tests/test_live.py's and tests/test_live_ha.py's worker and flow-run tests."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -24,13 +23,15 @@ from components import worker_launch
 from components.worker_launch import FLOW_RUN_SOURCE, FORK_COMMAND, WORKER_PATH
 
 STUB_ENGINE = """
-import json, os, signal, sys, time
+import atexit, json, os, signal, sys, threading, time
 mode, *rest = sys.argv[1:]
 if rest == ["handle"]:
     def stop(signum, frame):
         os.write(1, b"got SIGTERM\\n")  # not print: the signal may land in one
         sys.exit(143)
     signal.signal(signal.SIGTERM, stop)
+atexit.register(print, "the run's exit call", flush=True)
+threading._register_atexit(print, "the run's thread exit call", flush=True)  # Prefect's drains
 print(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
                   "path0": sys.path[0], "mark": os.environ.get("MARK"),
                   "forked": "preloaded_marker" in sys.modules}), flush=True)
@@ -51,13 +52,33 @@ spec.loader.exec_module(flow_run)
 flow_run.ENGINE = "stub_engine"
 """
 
-# The launcher's part: import what runs need, fork the server, go on being the worker.
+# The launcher's part: import what runs need, serve from the worker's loop, which stops on
+# SIGTERM as the worker's does; a service of its own whose exit call is the worker's (reset
+# in a fork, as Prefect's are); with `stuck`, a thread of the worker stuck writing to stderr.
 SERVER = LOAD + """
-import time
+import asyncio, os, signal, threading
 import preloaded_marker
 flow_run.reload_prefect_settings = lambda: None  # no Prefect here
-print(flow_run.start(), flush=True)
-time.sleep(120)
+
+class Service:
+    def reset_for_fork(self):
+        pass
+    def drain(self):
+        print("the worker's exit call", flush=True)
+
+threading._register_atexit(Service().drain)
+if sys.argv[1:] == ["stuck"]:  # the pipe is never read: the writer holds stderr's lock
+    threading.Thread(target=lambda: sys.stderr.write("x" * 2**20), daemon=True).start()
+
+async def worker():
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopped.set)
+    print(flow_run.serve_in(loop), flush=True)
+    await stopped.wait()
+    print("the worker stopped", flush=True)
+
+asyncio.run(worker())
 """
 
 CLIENT = LOAD + "flow_run.client(sys.argv[1:])\n"
@@ -75,19 +96,16 @@ def base_env(stubs: Path) -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "PYTHONPATH": str(stubs)}
 
 
-def serving(stubs: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """The launcher stand-in and the address of the server it forked."""
-    process = subprocess.Popen([sys.executable, "-c", SERVER], env=base_env(stubs),
-                               stdout=subprocess.PIPE, text=True)
+def serving(stubs: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The launcher stand-in and the address it serves runs on."""
+    process = subprocess.Popen([sys.executable, "-c", SERVER, *args], env=base_env(stubs),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     address = process.stdout.readline().strip()
-    forked = forked_server(process)
     try:
         yield address, process
     finally:
         process.kill()
         process.wait()
-        with contextlib.suppress(ProcessLookupError):  # it ignores SIGTERM; a broken one
-            os.kill(forked, signal.SIGKILL)             # would outlive the launcher
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +119,8 @@ def own_server(stubs) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     yield from serving(stubs)
 
 
-def forked_server(launcher: subprocess.Popen[str]) -> int:
-    (pid,) = [int(p) for p in Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children")
-              .read_text().split()]
-    return pid
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def client(stubs: Path, address: str | None, *args: str, cwd: Path,
@@ -172,6 +188,7 @@ def test_killing_the_client_kills_its_run(stubs, server, tmp_path):
 def test_a_run_whose_session_dies_dies_with_it_and_its_client_fails(stubs, server, tmp_path):
     process = client(stubs, server[0], "sleep", cwd=tmp_path)
     run = started(process)
+    assert run["forked"]  # else its parent is this test's process
     session = int(Path(f"/proc/{run['pid']}/stat").read_text().split(")")[1].split()[1])
     os.kill(session, signal.SIGKILL)
     _, err = process.communicate(timeout=30)
@@ -188,9 +205,8 @@ def test_without_a_server_the_client_becomes_the_engine_itself(stubs, tmp_path):
 
 def test_a_crashed_server_falls_back_to_a_fresh_engine(stubs, own_server, tmp_path):
     address, launcher = own_server
-    forked = forked_server(launcher)
-    os.kill(forked, signal.SIGKILL)
-    assert gone(forked)
+    launcher.kill()
+    launcher.wait()
     process = client(stubs, address, "exit", "4", cwd=tmp_path)
     out, err = process.communicate(timeout=30)
     run = json.loads(out.splitlines()[0])
@@ -206,12 +222,47 @@ def test_a_run_with_other_python_startup_variables_gets_its_own_interpreter(
     assert "cannot run this environment" in err
 
 
-def test_the_server_ends_with_the_launcher(own_server):
-    _, launcher = own_server
-    forked = forked_server(launcher)
-    launcher.kill()
-    launcher.wait()
-    assert gone(forked)
+def test_an_ended_run_leaves_no_process_beside_the_worker(stubs, own_server, tmp_path):
+    address, launcher = own_server
+    for _ in range(2):
+        process = client(stubs, address, "exit", "0", cwd=tmp_path)
+        process.communicate(timeout=30)
+        assert process.returncode == 0
+    deadline = time.monotonic() + 10
+    while children(launcher.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert children(launcher.pid) == []  # sessions reaped, nothing resident between runs
+
+
+def test_a_run_handling_sigterm_does_not_stop_the_worker(stubs, own_server, tmp_path):
+    """The worker's loop wakes on signals through a socket its fork inherits: a run's own
+    SIGTERM handler (Prefect's engine installs one) must not write to it."""
+    address, launcher = own_server
+    process = client(stubs, address, "sleep", "handle", cwd=tmp_path)
+    started(process)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert process.returncode == 143
+    time.sleep(0.5)
+    assert launcher.poll() is None, launcher.stdout.read()
+    again = client(stubs, address, "exit", "0", cwd=tmp_path)
+    assert json.loads(again.communicate(timeout=30)[0].splitlines()[0])["forked"]
+
+
+def test_a_run_ends_with_its_own_exit_calls_not_the_workers(stubs, server, tmp_path):
+    process = client(stubs, server[0], "exit", "0", cwd=tmp_path)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "the run's exit call" in out and "the run's thread exit call" in out, (out, err)
+    assert "the worker's exit call" not in out
+
+
+def test_a_run_writes_its_output_while_a_worker_thread_holds_stderr(stubs, tmp_path):
+    for address, _launcher in serving(stubs, "stuck"):
+        time.sleep(0.5)  # the writer thread has filled the pipe and holds the lock
+        process = client(stubs, address, "exit", "0", cwd=tmp_path)
+        out, err = process.communicate(timeout=30)
+        assert json.loads(out.splitlines()[0])["forked"] and "on stderr" in err
 
 
 POOL = {"workers": [{"name": "etl", "flowRunCommand": FORK_COMMAND}]}

@@ -31,6 +31,7 @@ server's) the client becomes `python -m prefect.engine` itself (exec, same pid).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import select
@@ -38,7 +39,12 @@ import signal
 import socket
 import struct
 import sys
+import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 ADDRESS_ENV = "PREFECT_STACK_FORK_SERVER"
 ENGINE = "prefect.engine"  # the module a flow run runs, as `python -m ENGINE ARGS`
@@ -172,57 +178,76 @@ def client(argv: list[str]) -> None:
     die_like(reply[1])
 
 
-# ---- the server (forked from the worker launcher) ----------------------------------------
+# ---- the server (the worker's own event loop) ------------------------------------------
 
 
-def _reap(_signum: int = 0, _frame: object = None) -> None:
-    """Collect ended sessions (their CPU time then counts in the server's, as children's)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def start() -> str:
-    """Fork the server from the (single-threaded, Prefect-importing) caller; return its
-    address for ADDRESS_ENV. In the forked run processes this never returns: it runs the
-    engine and exits."""
+def serve_in(loop: asyncio.AbstractEventLoop) -> str:
+    """Serve flow runs from the caller's running event loop (the worker's); return the
+    address for ADDRESS_ENV. Each client gets a session forked from this process, so a run
+    shares the pages of the worker it runs beside and nothing stays resident between runs."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     address = f"@prefect-stack-flow-runs-{os.getpid()}-{os.urandom(6).hex()}"
     listener.bind(socket_name(address))
     listener.listen(64)
-    alive_r, alive_w = os.pipe()  # EOF in the server once the launcher is gone
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if os.fork() == 0:
-        os.close(alive_w)
-        run = serve(listener, alive_r, dict(os.environ))
-        run_engine(*run)
-    os.close(alive_r)
-    listener.close()
-    os.set_inheritable(alive_w, False)
+    listener.setblocking(False)
+    loop.add_reader(listener.fileno(), _accept, loop, listener, dict(os.environ))
     return address
 
 
-def serve(listener: socket.socket, alive: int, server_env: dict[str, str]
-          ) -> tuple[Request, list[int]]:
-    """Accept clients and fork a session for each; returns only in a run's process."""
-    signal.signal(signal.SIGCHLD, _reap)
-    for signum in RELAYED:  # the launcher's stop is the worker's, not the server's
-        signal.signal(signum, signal.SIG_IGN)
-    while True:
-        ready, _, _ = select.select([listener, alive], [], [])
-        if alive in ready:
-            os._exit(0)
+def _accept(loop: asyncio.AbstractEventLoop, listener: socket.socket,
+            server_env: dict[str, str]) -> None:
+    """Fork a session for a waiting client, on the loop's own thread: between two callbacks
+    nothing of the worker's is half done there; the child never returns into the loop."""
+    try:
         conn, _ = listener.accept()
-        if os.fork() == 0:
-            listener.close()
-            os.close(alive)
-            return session(conn, server_env)
-        conn.close()
+    except (BlockingIOError, InterruptedError):
+        return
+    conn.setblocking(True)
+    # Until the child has let go of the loop's signal wake-up socket, a signal it got would
+    # be read by the worker's loop as the worker's own (SIGTERM: the worker would stop).
+    masked = signal.pthread_sigmask(signal.SIG_BLOCK, RELAYED)
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1  # the client reads a closed connection and starts the engine itself
+    if pid == 0:
+        _forked_session(conn, listener, server_env, masked)
+    signal.pthread_sigmask(signal.SIG_SETMASK, masked)
+    conn.close()
+    if pid > 0:
+        _reap_when_done(loop, pid)
+
+
+def _reap_when_done(loop: asyncio.AbstractEventLoop, pid: int) -> None:
+    """Collect an ended session (its CPU time then counts in the worker's, as a child's)."""
+    ended = os.pidfd_open(pid)
+
+    def reap() -> None:
+        loop.remove_reader(ended)
+        os.close(ended)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+    loop.add_reader(ended, reap)
+
+
+def _forked_session(conn: socket.socket, listener: socket.socket, server_env: dict[str, str],
+                    masked: set[signal.Signals]) -> None:
+    """The session process (and, in its fork, the run's); never returns into the loop."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        for signum in RELAYED:  # the worker's stop is the run's, relayed, not the session's
+            signal.signal(signum, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, masked)
+        listener.close()
+        run = contextvars.Context().run(session, conn, server_env)
+        code = contextvars.Context().run(run_to_exit, *run)  # a fresh interpreter's context
+    except BaseException:  # whatever happens, never back into the worker
+        traceback.print_exc()
+    finally:
+        end(code)
 
 
 def _receive(conn: socket.socket) -> tuple[Request, list[int]]:
@@ -315,6 +340,7 @@ def run_engine(request: Request, fds: list[int]) -> None:
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
+    fresh_stdio()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN if request.ignore_sigint
@@ -330,6 +356,88 @@ def run_engine(request: Request, fds: list[int]) -> None:
     sys.modules.pop(ENGINE, None)  # run as __main__, as `-m` does, not the imported module
     runpy.run_module(ENGINE, run_name="__main__", alter_sys=True)
     raise SystemExit(0)
+
+
+_INHERITED: list[object] = []  # the worker's stdio objects, kept so they never flush here
+
+
+def fresh_stdio() -> None:
+    """sys.stdin/stdout/stderr on descriptors 0-2 as the interpreter's start makes them. The
+    inherited ones may hold the worker's unwritten output, or a lock another thread of the
+    worker held at the fork."""
+    import io
+
+    for name, fd in (("stdin", 0), ("stdout", 1), ("stderr", 2)):
+        old = getattr(sys, name)
+        _INHERITED.append(old)
+        raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
+        buffered = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
+        new = io.TextIOWrapper(buffered, encoding=old.encoding, errors=old.errors,
+                               line_buffering=old.line_buffering,
+                               write_through=getattr(old, "write_through", False))
+        setattr(sys, name, new)
+        setattr(sys, f"__{name}__", new)
+
+
+def run_to_exit(request: Request, fds: list[int]) -> int:
+    """Run the engine in this fork of the worker and end it as the interpreter would (the
+    run's exit calls: Prefect's services send their last events and logs); the exit status,
+    negative for the signal to die by. Nothing of the worker's outlives this."""
+    import gc
+
+    gc.freeze()  # the worker's objects: never traversed here, so never copied by a collection
+    _forget_the_workers_exit_calls()
+    try:
+        run_engine(request, fds)
+        code = 0
+    except SystemExit as stop:
+        code = _status(stop.code)
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        code = -signal.SIGINT  # as Python ends on an uncaught KeyboardInterrupt
+    except BaseException:  # reported as the interpreter would, then exit 1
+        traceback.print_exc()
+        code = 1
+    import atexit
+    import threading
+
+    threading._shutdown()  # type: ignore[attr-defined]  # thread exit calls, thread joins
+    atexit._run_exitfuncs()
+    return code
+
+
+def _forget_the_workers_exit_calls() -> None:
+    """The worker's own Prefect services were reset in this child by Prefect's fork handlers
+    (they drain nothing here, and a reset one fails its drain): not the run's to drain."""
+    import threading
+
+    calls = threading._threading_atexits  # type: ignore[attr-defined]  # partials
+    calls[:] = [call for call in calls if not hasattr(
+        getattr(getattr(call, "func", call), "__self__", None), "reset_for_fork")]
+
+
+def _status(code: object) -> int:
+    """sys.exit's argument as the process's exit status."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def end(code: int) -> None:
+    """Leave this fork without running anything of the worker's: by the signal or the code.
+    Only a run's own stdio is flushed: the worker's may hold its output, or a lock."""
+    for stream in (sys.stdout, sys.stderr) if _INHERITED else ():
+        with contextlib.suppress(Exception):
+            stream.flush()
+    if code < 0:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(-code, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {-code})
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF if code >= 0 else 1)
 
 
 def reload_prefect_settings() -> None:

@@ -95,6 +95,8 @@ async def run(args: argparse.Namespace) -> None:
     )
     from prefect.workers.base import BaseWorker
 
+    if args.fork_server:
+        serve_flow_runs()
     worker_cls = BaseWorker.get_worker_class_from_type(args.type)
     if worker_cls is None:
         raise SystemExit(f"prefect-stack worker: no Prefect worker of type {args.type!r} in "
@@ -120,25 +122,17 @@ async def run(args: argparse.Namespace) -> None:
             server.shutdown()
 
 
-def start_fork_server(pool_type: str) -> None:
-    """Fork the flow-run server (prefect_flow_run.py) with the worker's and the engine's
-    modules imported, while this process is still one thread; frozen out of the garbage
-    collector first, so neither process's collections copy the shared pages."""
-    import gc
+def serve_flow_runs() -> None:
+    """Serve flow runs started by prefect_flow_run.py (the pool's command) from this worker's
+    event loop: each run is a fork of the worker, with Prefect's engine already imported.
+    Set before the worker exists, so its flow-run processes inherit the address."""
     import os
 
-    import prefect.flow_engine  # noqa: F401
-    from prefect.workers.base import BaseWorker
+    import prefect.engine  # noqa: F401  # what each run runs (its imports: the worker's)
+    import prefect_flow_run  # uploaded beside us
 
-    BaseWorker.get_worker_class_from_type(pool_type)
-    import prefect_flow_run
-
-    if threading.active_count() > 1 or len(os.listdir("/proc/self/task")) > 1:
-        print("prefect-stack worker: threads before the fork; flow runs start the engine",
-              flush=True)
-        return
-    gc.freeze()
-    os.environ[prefect_flow_run.ADDRESS_ENV] = prefect_flow_run.start()
+    os.environ[prefect_flow_run.ADDRESS_ENV] = prefect_flow_run.serve_in(
+        asyncio.get_running_loop())
 
 
 def main(argv: list[str]) -> None:
@@ -146,8 +140,6 @@ def main(argv: list[str]) -> None:
     from prefect_lean import lazy_unidecode  # uploaded beside us
 
     lazy_unidecode()  # before anything imports Prefect
-    if args.fork_server:
-        start_fork_server(args.type)
     asyncio.run(run(args))
 
 
