@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.tuning import ENGINE_COMMAND
+from components.tuning import FORK_COMMAND
 
 PROJECT = "prefect-stack"
 PREFECT_VERSION = "3.8.8"
@@ -374,14 +374,14 @@ class WorkerPoolSettings(Section):
         10, description="PREFECT_WORKER_PREFETCH_SECONDS: how early scheduled runs start."
     )
     flow_run_command: Annotated[str, Field(min_length=1)] | None = Field(
-        ENGINE_COMMAND,
+        FORK_COMMAND,
         description="Default of the pool's `command` job variable: how the worker starts a "
-        "flow run. The default starts the engine directly (one Python start per run); null = "
-        "Prefect's generated command (a workspace supervisor that then starts the engine: "
-        "≈2 s more CPU per run; needed for flow projects whose pyproject.toml uv installs); "
-        "`python /opt/prefect-stack/prefect_flow_run.py` = each run forked from a server the "
-        "worker keeps with Prefect imported (≈2 s less CPU per run, ≈30 MiB more per worker "
-        "at rest).",
+        "flow run. The default forks each run from the worker, which has Prefect imported "
+        "(no Python start per run: ≈2 s less CPU than the engine, nothing resident between "
+        "runs); `python -m prefect.engine` = a new interpreter per run that imports Prefect; "
+        "null = Prefect's generated command (a workspace supervisor that then starts the "
+        "engine: ≈2 s more CPU again; needed for flow projects whose pyproject.toml uv "
+        "installs).",
     )
     image: ImageRef | None = Field(None, description="Worker image. Default: the server image.")
     extra_pip_packages: list[PipRequirement] = Field(

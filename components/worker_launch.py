@@ -6,13 +6,14 @@ FastAPI/uvicorn health server: ≈10 MiB PSS less per worker at rest (measured, 
 "Benchmark"). The arguments stay the CLI's, after the launcher's path.
 
 With the pool's flow-run command `FORK_COMMAND` (components/assets/prefect_flow_run.py), the
-launcher also forks a server that keeps Prefect's engine imported, and each flow run is a fork
-of it instead of a new interpreter importing Prefect again (README "Benchmark").
+launcher also serves flow runs from the worker's event loop: each run is a fork of the worker,
+which has Prefect's engine imported, instead of a new interpreter importing Prefect again
+(README "Benchmark").
 """
 
 from __future__ import annotations
 
-from components import shipped
+from components import shipped, tuning
 from components.spec import FileUpload
 
 WORKER = "prefect_worker.py"
@@ -20,7 +21,7 @@ WORKER_SOURCE = shipped.source(WORKER)
 WORKER_PATH = shipped.path(WORKER)
 FLOW_RUN = "prefect_flow_run.py"
 FLOW_RUN_SOURCE = shipped.source(FLOW_RUN)
-FORK_COMMAND = f"python {shipped.path(FLOW_RUN)}"
+FORK_COMMAND = tuning.FORK_COMMAND  # runs the uploaded FLOW_RUN (tests/test_flow_run_fork.py)
 
 
 def forks_flow_runs(flow_run_command: str | None) -> bool:

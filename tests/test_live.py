@@ -138,28 +138,27 @@ def test_server_restart_keeps_run_history_and_the_worker_picks_up_the_next_run(r
 
 
 def _flow_run_processes(running: Running) -> list[str]:
-    """What the worker containers run besides the launcher and its flow-run fork server (a
-    child of it with its command line): flow-run processes, their clients and sessions."""
+    """What the worker containers run besides the worker's launcher: flow-run processes,
+    their clients, and (prod: runs forked from the worker) their sessions and runs."""
     found = []
     for process in running.stack.processes.values():
         if f"worker-{running.pool}" not in process.container.aliases:
             continue
-        launcher = Path(f"/proc/{process.pid}/cmdline").read_bytes()
         for pid in run("ip", "netns", "pids", process.namespace, check=False).stdout.split():
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            if int(pid) != process.pid and not (parent == process.pid and cmdline == launcher):
+            if int(pid) != process.pid:
                 found.append(cmdline.replace(b"\0", b" ").decode())
     return found
 
 
 def test_cancelling_a_running_flow_run_stops_its_process(running):
     """The UI's Cancel on a run sleeping in its task: Prefect's worker cancels it through the
-    run's control channel and a SIGTERM to the process it started (dev: the flow-run client,
-    which relays it to the forked run), and nothing of the run is left behind."""
+    run's control channel and a SIGTERM to the process it started (prod: the flow-run client,
+    which relays it to the run forked from the worker), and nothing of the run is left
+    behind."""
     cancelled = running.client("cancel", running.pool, FLOW_DIR)
     # ≈4 s when the SIGTERM reaches the run; Prefect's SIGKILL after its 30 s grace is slower.
     assert cancelled["state"] == "CANCELLED" and cancelled["seconds"] < 20, cancelled

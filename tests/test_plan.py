@@ -100,7 +100,7 @@ def test_worker_command_polls_its_pool_with_health_server_and_tuned_interval():
     pool, worker = plan.worker_specs(config, config.workers[0], ())
     assert worker.command == ("python", "/opt/prefect-stack/prefect_worker.py", "prefect",
                               "worker", "start", "--pool", "etl", "--type", "process",
-                              "--with-healthcheck")
+                              "--with-healthcheck", "--fork-server")  # runs forked (default)
     assert "/opt/prefect-stack/prefect_worker.py" in {u.path for u in worker.uploads}
     assert worker.env["PREFECT_WORKER_QUERY_SECONDS"] == "2"
     assert worker.env["EXTRA_PIP_PACKAGES"] == "pandas==2.2.3"

@@ -17,10 +17,10 @@ def pool_script(config) -> str:
     return planned(config).service("pool-etl").command[-1]
 
 
-def test_pool_job_makes_the_engine_the_default_flow_run_command():
+def test_pool_job_makes_the_fork_client_the_default_flow_run_command():
     script = pool_script(POOL)
     pipe, create = script.split(" | ", 1)
-    assert "'python -m prefect.engine'" in pipe
+    assert "'python /opt/prefect-stack/prefect_flow_run.py'" in pipe
     assert create.startswith("prefect work-pool create etl --type process --overwrite "
                              "--base-job-template /dev/stdin")
 

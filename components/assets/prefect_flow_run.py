@@ -1,20 +1,27 @@
-"""prefect-stack flow-run start: the worker's flow-run command, served by a fork server.
+"""prefect-stack flow-run start: the worker's flow-run command, each run a fork of the worker.
 
 Why: a flow run's process spends most of its start importing Prefect (`python -m
 prefect.engine`: ≈2 s of CPU on a 2-core host, README "Benchmark"), and that is the bulk of
-trigger -> COMPLETED. The worker launcher (prefect_worker.py, `--fork-server`) has imported
-the same modules already; before its worker starts (while it is one thread) it forks a server
-that keeps them. Per flow run:
+trigger -> COMPLETED. The worker (prefect_worker.py, `--fork-server`) has imported the same
+modules already, so its runs are forks of it, served from its own event loop. A fork shares
+the worker's pages while the run lasts; nothing stays resident between runs (a server forked
+beside the worker kept ≈27 MiB per worker: the pages the running worker writes to, copied).
+Per flow run:
 
 - the worker starts this file as the run's command (the pool's `command` default), a client
   that imports only the standard library;
-- the client connects to the server (address in PREFECT_STACK_FORK_SERVER, set by the
+- the client connects to the worker (address in PREFECT_STACK_FORK_SERVER, set by the
   launcher), hands over its arguments, environment, working directory and its stdin/stdout/
   stderr (the worker's pipes: the run's output goes to the worker as it would from its own
   child), and gets the run's pid;
-- the server forks a session process, which forks the run: it takes the client's environment
-  (Prefect's settings and logging re-read from it), directory and descriptors and runs
-  `prefect.engine` as `python -m` would, without importing it again;
+- the worker's loop forks a session process (between two callbacks, so nothing of the
+  worker's is half done on that thread), which forks the run: it takes the client's
+  environment (Prefect's settings and logging re-read from it), directory and descriptors,
+  fresh stdio and an empty context, and runs `prefect.engine` as `python -m` would, without
+  importing it again; it ends with its own exit calls (Prefect's services send their last
+  events and logs), never returning into the worker's code. The worker's other threads'
+  state in the fork is Prefect's own fork handlers' to reset (Prefect 3.8.8 resets its
+  services, event-loop threads and their locks after a fork);
 - the session reports the run's exit status, which the client exits with (a run killed by a
   signal: the client dies by the same signal); SIGTERM/SIGINT the client gets (Prefect's
   cancellation, `docker stop`) are relayed to the run; a client that dies (SIGKILL, the
@@ -22,8 +29,9 @@ that keeps them. Per flow run:
 
 Never a lost or doubled run: the run waits for the session's go, given only once its pid is in
 the client's socket; a session that dies takes its run with it (parent-death signal). Without
-a server (unreachable, crashed, or the run's Python start-up variables differ from the
-server's) the client becomes `python -m prefect.engine` itself (exec, same pid).
+a server (unreachable, a worker started without `--fork-server`, or the run's Python
+start-up variables differ from the worker's) the client becomes `python -m prefect.engine`
+itself (exec, same pid).
 
     python prefect_flow_run.py [ENGINE ARGUMENTS]
 """
