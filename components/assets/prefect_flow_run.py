@@ -409,7 +409,10 @@ def run_to_exit(request: Request, fds: list[int]) -> int:
     import atexit
     import threading
 
-    threading._shutdown()  # type: ignore[attr-defined]  # thread exit calls, thread joins
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]  # thread exit calls, thread joins
+    except Exception:  # as the interpreter: reported, the exit status stays the run's
+        traceback.print_exc()
     atexit._run_exitfuncs()
     return code
 
@@ -419,9 +422,19 @@ def _forget_the_workers_exit_calls() -> None:
     (they drain nothing here, and a reset one fails its drain): not the run's to drain."""
     import threading
 
-    calls = threading._threading_atexits  # type: ignore[attr-defined]  # partials
-    calls[:] = [call for call in calls if not hasattr(
-        getattr(getattr(call, "func", call), "__self__", None), "reset_for_fork")]
+    calls = threading._threading_atexits  # type: ignore[attr-defined]
+    calls[:] = [call for call in calls if not _drains_a_reset_service(call)]
+
+
+def _drains_a_reset_service(call: object) -> bool:
+    """A thread exit call (a partial up to Python 3.12, a lambda from 3.13) of a Prefect
+    service's method: Prefect's fork handlers reset those (`reset_for_fork`)."""
+    targets = [getattr(call, "func", None)]
+    for cell in getattr(call, "__closure__", None) or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            targets.append(cell.cell_contents)
+    return any(hasattr(getattr(target, "__self__", None), "reset_for_fork")
+               for target in targets)
 
 
 def _status(code: object) -> int:
