@@ -12,9 +12,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pytest
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from components import dryrun
 from components.config import PROJECT
@@ -31,6 +29,9 @@ from components.dryrun import (  # noqa: F401 (re-exported for the tests)
 from components.dryrun import stack_file as read_stack_file
 from components.loader import load
 from components.spec import EnvValue, StackPlan
+
+if TYPE_CHECKING:  # a fresh process importing these helpers (tests/test_churn.py) skips pytest
+    import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -136,3 +137,15 @@ def stack_file(name: str) -> tuple[dict[str, Any], dict[str, str]]:
         _STACK_FILES[version] = read_stack_file(path)
     config, secure = copy.deepcopy(_STACK_FILES[version])
     return config, {key: known_secret(key) for key in secure}
+
+
+def registrations(stack_names: Mapping[str, str]) -> dict[str, list]:
+    """Each stack file's registrations (type, name, inputs) as JSON would carry them, evaluated
+    as the stack named for it (the name other tests evaluate that file under shares their
+    cached evaluation)."""
+    runs = {}
+    for name, stack in stack_names.items():
+        config, secrets = stack_file(name)
+        runs[name] = [[r.type, r.name, r.inputs] for r in evaluate(config, secrets, stack).resources]
+    return json.loads(json.dumps(runs))
+

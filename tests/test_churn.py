@@ -9,28 +9,20 @@ import subprocess
 import sys
 
 import pytest
-from harness import ROOT, evaluate, stack_file
+from harness import ROOT, registrations
 
-STACK_FILES = ["Pulumi.dev.yaml", "Pulumi.prod.yaml", "examples/003-traefik-many-services.yaml",
-               "examples/kubernetes/prod.yaml"]
-SHARED_STACK_NAMES = {"examples/kubernetes/prod.yaml": "example"}  # test_kubernetes's
+# Each committed stack file, and the stack name other test modules evaluate it under (their
+# cached evaluations serve this process's side).
+STACKS = {"Pulumi.dev.yaml": "test", "Pulumi.prod.yaml": "test",
+          "examples/003-traefik-many-services.yaml": "test",
+          "examples/kubernetes/prod.yaml": "example"}  # test_kubernetes's
+# The fresh process imports the test helpers only, not pytest.
 FRESH_PROCESS = """
 import json, sys
 sys.path[:0] = [{root!r}, {tests!r}]
-from test_churn import registrations
-print(json.dumps(registrations()))
+from harness import registrations
+print(json.dumps(registrations({stacks!r})))
 """
-
-
-def registrations() -> dict[str, list]:
-    """Every committed stack's registrations (type, name, inputs), as JSON would carry them."""
-    runs = {}
-    for name in STACK_FILES:
-        config, secrets = stack_file(name)
-        # the stack names other modules evaluate these files under: their cached evaluations
-        ev = evaluate(config, secrets, stack=SHARED_STACK_NAMES.get(name, "test"))
-        runs[name] = [[r.type, r.name, r.inputs] for r in ev.resources]
-    return json.loads(json.dumps(runs))
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +30,17 @@ def two_runs() -> list[dict[str, list]]:
     """Each committed stack evaluated in this process and in a fresh one with its own random
     hash seed (set and dict order differ between the two). The fresh process starts first, so
     it runs while this one evaluates: one interpreter start, not two per stack."""
-    code = FRESH_PROCESS.format(root=str(ROOT), tests=str(ROOT / "tests"))
+    code = FRESH_PROCESS.format(root=str(ROOT), tests=str(ROOT / "tests"), stacks=STACKS)
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=ROOT,
                                env={"PYTHONHASHSEED": "random", "PATH": ""})
-    here = registrations()
+    here = registrations(STACKS)
     out, err = process.communicate(timeout=180)
     assert process.returncode == 0, err[-2000:]
     return [here, json.loads(out)]
 
 
-@pytest.mark.parametrize("stack_file", STACK_FILES)
+@pytest.mark.parametrize("stack_file", STACKS)
 def test_evaluating_twice_registers_the_same_resources_with_the_same_inputs(
         stack_file, two_runs):
     first, second = (run[stack_file] for run in two_runs)

@@ -45,7 +45,8 @@ def test_every_worker_container_runs_the_uploaded_launcher_with_the_cli_argument
 def test_health_answers_like_prefects_worker_health_server():
     healthy = [True]
     server = launcher.health_server(lambda: healthy[0], "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the serving loop to poll: 0.05 s, not the default 0.5
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     port = server.server_address[1]
     try:
         assert _get(port, "/health") == (200, {"message": "OK"})
