@@ -38,6 +38,16 @@ def pytest_unconfigure() -> None:
     gc.freeze()
 
 
+# Test modules that run on one worker because they share what is costly to load, paid once
+# per worker: pulumi_kubernetes's types (a second of CPU; test_churn and test_kubernetes also
+# evaluate the Kubernetes example once between them) and check-jsonschema (0.2 s).
+SHARED_WORKER = {
+    "test_churn": "kubernetes", "test_kubernetes": "kubernetes",
+    "test_kubernetes_headers": "kubernetes",
+    "test_render": "check-jsonschema", "test_workflows": "check-jsonschema",
+}
+
+
 # tryfirst: xdist's worker reads the groups in its own modifyitems hook, registered after this
 # file, so it runs first unless told otherwise (then no test had a group and modules split).
 @pytest.hookimpl(tryfirst=True)
@@ -46,14 +56,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     (module-scoped stacks and evaluations are built once), and every test that starts an
     emitted stack (tests/test_live*.py) shares one worker, so live stacks never compete for
     the machine-wide lock or the CPU. Live tests elsewhere run Prefect's own code without a
-    stack: their modules go to either worker, beside the stacks. The modules that evaluate
-    Kubernetes stacks share a worker (test_churn and test_kubernetes evaluate the example
-    once between them): pulumi_kubernetes's types cost a second of CPU to import, once per
-    worker."""
+    stack: their modules go to either worker, beside the stacks. Modules that share a costly
+    import or evaluation share a worker too (SHARED_WORKER)."""
     for item in items:
         module = item.module.__name__
         starts_stacks = module.startswith("test_live")
         group = ("live" if starts_stacks and item.get_closest_marker("live")
-                 else "kubernetes" if module.startswith(("test_kubernetes", "test_churn"))
-                 else module)
+                 else SHARED_WORKER.get(module, module))
         item.add_marker(pytest.mark.xdist_group(group))

@@ -91,8 +91,8 @@ def test_prod_redacts_every_secret_naming_its_config_key(prod):
     assert server_env["PREFECT_SERVER_API_AUTH_STRING"] == "admin:<secret:basicAuthPassword>"
     assert server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == (
         "postgresql+asyncpg://prefect:<secret:prefectDbPassword>@postgres:5432/prefect")
-    text = yaml.safe_dump(prod)
-    assert "__secret_" not in text and "$2b$" not in text
+    rendered = text(ROOT / "Pulumi.prod.yaml")
+    assert "__secret_" not in rendered and "$2b$" not in rendered
 
 
 def test_prod_shows_the_docker_settings_a_compose_user_looks_for(prod):
