@@ -9,6 +9,9 @@ Pure: no Docker, no network; only the interpolation environment the caller passe
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -264,16 +267,27 @@ def child(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+@functools.cache
+def compose_spec_validator() -> Any:
+    """A validator for the compose-spec schema bundled with check-jsonschema
+    (`vendor.compose-spec`), read as the file it is: importing check_jsonschema loads its
+    whole command line (0.2-0.4 s of CPU) first."""
+    from jsonschema.validators import validator_for
+
+    package = importlib.util.find_spec("check_jsonschema")
+    if package is None or package.origin is None:
+        raise ComposeError("reading compose files needs check-jsonschema (requirements-dev.txt)")
+    schema = json.loads((Path(package.origin).parent / "builtin_schemas" / "vendor" /
+                         "compose-spec.json").read_text())
+    return validator_for(schema)(schema)
+
+
 def validate_schema(doc: dict[str, Any], path: Path) -> None:
     """The compose-spec schema bundled with check-jsonschema (`vendor.compose-spec`).
 
     Messages name the compose path and never echo a value (it may be a secret)."""
-    from check_jsonschema.builtin_schemas import get_builtin_schema
-    from jsonschema.validators import validator_for
-
-    schema = get_builtin_schema("vendor.compose-spec")
-    validator = validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(compose_spec_validator().iter_errors(doc),
+                    key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
         return
     lines = []
