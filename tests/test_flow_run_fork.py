@@ -23,7 +23,7 @@ from components import worker_launch
 from components.worker_launch import FLOW_RUN_SOURCE, FORK_COMMAND, WORKER_PATH
 
 STUB_ENGINE = """
-import atexit, json, os, signal, sys, threading, time
+import atexit, json, logging, os, signal, sys, tempfile, threading, time
 mode, *rest = sys.argv[1:]
 if rest == ["handle"]:
     def stop(signum, frame):
@@ -32,9 +32,17 @@ if rest == ["handle"]:
     signal.signal(signal.SIGTERM, stop)
 atexit.register(print, "the run's exit call", flush=True)
 threading._register_atexit(print, "the run's thread exit call", flush=True)  # Prefect's drains
+
+class Handler(logging.Handler):  # Prefect's API log handler sends its last logs at shutdown
+    def close(self):
+        print("the run's log handler closed", flush=True)
+
+logging.getLogger("run").addHandler(Handler())
+own = tempfile.TemporaryDirectory()  # removed at the run's exit, as in a fresh interpreter
 print(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
                   "path0": sys.path[0], "mark": os.environ.get("MARK"),
-                  "forked": "preloaded_marker" in sys.modules}), flush=True)
+                  "forked": "preloaded_marker" in sys.modules, "tmp": tempfile.gettempdir(),
+                  "own": own.name}), flush=True)
 print("on stderr", file=sys.stderr, flush=True)
 if mode == "exit":
     sys.exit(int(rest[0]))
@@ -54,11 +62,17 @@ flow_run.ENGINE = "stub_engine"
 
 # The launcher's part: import what runs need, serve from the worker's loop, which stops on
 # SIGTERM as the worker's does; a service of its own whose exit call is the worker's (reset
-# in a fork, as Prefect's are); with `stuck`, a thread of the worker stuck writing to stderr.
+# in a fork, as Prefect's are), an exit call and a run's working directory of its own (as
+# ProcessWorker keeps one per run in progress: its path the second line out); with `stuck`,
+# a thread of the worker stuck writing to stderr; with `importing`, a thread in an import;
+# with `loading`, Prefect's sys.path lock held as while it loads a flow's code; on SIGUSR1 a
+# flow's directory goes on sys.path, on SIGUSR2 a flow's module is imported ("loaded" out).
 SERVER = LOAD + """
-import asyncio, os, signal, threading
+import asyncio, atexit, builtins, os, signal, tempfile, threading, types
 import preloaded_marker
 flow_run.reload_prefect_settings = lambda: None  # no Prefect here
+working_directory = tempfile.TemporaryDirectory()
+atexit.register(print, "the worker's atexit call", flush=True)
 
 class Service:
     def reset_for_fork(self):
@@ -69,12 +83,31 @@ class Service:
 threading._register_atexit(Service().drain)
 if sys.argv[1:] == ["stuck"]:  # the pipe is never read: the writer holds stderr's lock
     threading.Thread(target=lambda: sys.stderr.write("x" * 2**20), daemon=True).start()
+if sys.argv[1:] == ["importing"]:  # slow_import's body waits: its import never ends
+    builtins.IMPORTING = threading.Event()
+    threading.Thread(target=lambda: __import__("slow_import"), daemon=True).start()
+    builtins.IMPORTING.wait()
+if sys.argv[1:] == ["loading"]:
+    importtools = types.ModuleType("prefect.utilities.importtools")
+    importtools._sys_path_lock = threading.Lock()
+    importtools._sys_path_lock.acquire()
+    sys.modules[importtools.__name__] = importtools
+
+def load(signum):
+    if signum == signal.SIGUSR1:
+        sys.path.insert(0, "/srv/flows")
+    else:
+        import user_flow
+    print("loaded", flush=True)
 
 async def worker():
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopped.set)
+    for signum in (signal.SIGUSR1, signal.SIGUSR2):
+        loop.add_signal_handler(signum, load, signum)
     print(flow_run.serve_in(loop), flush=True)
+    print(working_directory.name, flush=True)
     await stopped.wait()
     print("the worker stopped", flush=True)
 
@@ -89,6 +122,9 @@ def stubs(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("stubs")
     (path / "stub_engine.py").write_text(STUB_ENGINE)
     (path / "preloaded_marker.py").write_text("")
+    (path / "slow_import.py").write_text("import builtins, time\nbuiltins.IMPORTING.set()\n"
+                                         "time.sleep(120)\n")
+    (path / "user_flow.py").write_text("")
     return path
 
 
@@ -214,12 +250,54 @@ def test_a_crashed_server_falls_back_to_a_fresh_engine(stubs, own_server, tmp_pa
     assert "fork server unreachable" in err
 
 
-def test_a_run_with_other_python_startup_variables_gets_its_own_interpreter(
-        stubs, server, tmp_path):
-    process = client(stubs, server[0], "exit", "0", cwd=tmp_path, PYTHONHASHSEED="7")
+@pytest.mark.parametrize("variable", [
+    {"PYTHONHASHSEED": "7"}, {"LD_LIBRARY_PATH": "/opt/lib"}, {"MALLOC_ARENA_MAX": "2"},
+    {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, {"TZ": "Asia/Tokyo"}])
+def test_a_run_with_other_startup_variables_gets_its_own_interpreter(
+        stubs, server, tmp_path, variable):
+    """Read once at start-up, by Python, the C library's loader and malloc, or libraries
+    caching the local time zone: a fork would ignore the run's."""
+    process = client(stubs, server[0], "exit", "0", cwd=tmp_path, **variable)
     out, err = process.communicate(timeout=30)
     assert not json.loads(out.splitlines()[0])["forked"] and process.returncode == 0
     assert "cannot run this environment" in err
+
+
+def test_a_forked_run_uses_its_own_tmpdir(stubs, server, tmp_path):
+    process = client(stubs, server[0], "exit", "0", cwd=tmp_path, TMPDIR=str(tmp_path))
+    run = json.loads(process.communicate(timeout=30)[0].splitlines()[0])
+    assert run["forked"] and run["tmp"] == str(tmp_path)  # not the worker's cached /tmp
+
+
+@pytest.mark.parametrize("state", ["importing", "loading"])
+def test_a_worker_in_an_import_does_not_fork_a_run(stubs, tmp_path, state):
+    """A thread of the worker in an import (Prefect's hook runner loads a crashed run's flow
+    in the worker) holds locks no thread of a fork would release: the run would hang."""
+    for address, launcher in serving(stubs, state):
+        process = client(stubs, address, "exit", "0", cwd=tmp_path)
+        out, err = process.communicate(timeout=30)
+        assert not json.loads(out.splitlines()[0])["forked"] and process.returncode == 0
+        assert "cannot fork now" in err
+        launcher.kill()
+        assert "not forked from the worker, while" in launcher.communicate()[1]
+
+
+@pytest.mark.parametrize("load", [signal.SIGUSR1, signal.SIGUSR2])
+def test_a_worker_that_loaded_a_flows_code_forks_no_more_runs(stubs, own_server, tmp_path,
+                                                              load):
+    """Its modules and sys.path would be the runs': stale code. Said once in its log."""
+    address, launcher = own_server
+    launcher.stdout.readline()  # the worker's working directory
+    first = client(stubs, address, "exit", "0", cwd=tmp_path)
+    assert json.loads(first.communicate(timeout=30)[0].splitlines()[0])["forked"]
+    launcher.send_signal(load)
+    assert launcher.stdout.readline().strip() == "loaded"
+    for _ in range(2):
+        process = client(stubs, address, "exit", "0", cwd=tmp_path)
+        out, err = process.communicate(timeout=30)
+        assert not json.loads(out.splitlines()[0])["forked"] and process.returncode == 0
+    launcher.kill()
+    assert launcher.communicate()[1].count("a flow's code was loaded in the worker") == 1
 
 
 def test_an_ended_run_leaves_no_process_beside_the_worker(stubs, own_server, tmp_path):
@@ -249,12 +327,19 @@ def test_a_run_handling_sigterm_does_not_stop_the_worker(stubs, own_server, tmp_
     assert json.loads(again.communicate(timeout=30)[0].splitlines()[0])["forked"]
 
 
-def test_a_run_ends_with_its_own_exit_calls_not_the_workers(stubs, server, tmp_path):
-    process = client(stubs, server[0], "exit", "0", cwd=tmp_path)
+def test_a_run_ends_with_its_own_exit_calls_not_the_workers(stubs, own_server, tmp_path):
+    """The worker's finalizers are not the run's: ProcessWorker's per-run TemporaryDirectory
+    finalizers deleted the working directories of the runs in progress beside it."""
+    address, launcher = own_server
+    workers_directory = Path(launcher.stdout.readline().strip())
+    process = client(stubs, address, "exit", "0", cwd=tmp_path)
     out, err = process.communicate(timeout=30)
-    assert process.returncode == 0
+    run = json.loads(out.splitlines()[0])
+    assert process.returncode == 0 and run["forked"]
     assert "the run's exit call" in out and "the run's thread exit call" in out, (out, err)
-    assert "the worker's exit call" not in out
+    assert "the run's log handler closed" in out
+    assert "the worker's exit call" not in out and "the worker's atexit call" not in out
+    assert workers_directory.is_dir() and not Path(run["own"]).exists()
 
 
 def test_a_run_writes_its_output_while_a_worker_thread_holds_stderr(stubs, tmp_path):

@@ -29,9 +29,10 @@ Per flow run:
 
 Never a lost or doubled run: the run waits for the session's go, given only once its pid is in
 the client's socket; a session that dies takes its run with it (parent-death signal). Without
-a server (unreachable, a worker started without `--fork-server`, or the run's Python
-start-up variables differ from the worker's) the client becomes `python -m prefect.engine`
-itself (exec, same pid).
+a server (unreachable, a worker started without `--fork-server`, the run's start-up variables
+differ from the worker's, or the worker declines: an import in progress in one of its threads,
+or a flow's code loaded in it since it started serving) the client becomes `python -m
+prefect.engine` itself (exec, same pid).
 
     python prefect_flow_run.py [ENGINE ARGUMENTS]
 """
@@ -58,8 +59,9 @@ ADDRESS_ENV = "PREFECT_STACK_FORK_SERVER"
 ENGINE = "prefect.engine"  # the module a flow run runs, as `python -m ENGINE ARGS`
 RELAYED = (signal.SIGTERM, signal.SIGINT)
 # Read once by Python at start-up: a run that sets them differently needs its own interpreter.
-STARTUP_PREFIXES = ("PYTHON", "LC_")
-STARTUP_NAMES = ("LANG", "LANGUAGE")
+# So are the C library's (the loader's, malloc's) and TZ (libraries cache the local zone).
+STARTUP_PREFIXES = ("PYTHON", "LC_", "LD_", "MALLOC_")
+STARTUP_NAMES = ("LANG", "LANGUAGE", "GLIBC_TUNABLES", "TZ")
 PID, FALLBACK, EXIT = b"P", b"F", b"X"
 _HEADER = struct.Struct("!I")
 _REPLY = struct.Struct("!ci")
@@ -141,7 +143,8 @@ def request_run(address: str, request: Request) -> tuple[socket.socket, int] | N
               file=sys.stderr, flush=True)
         return None
     if reply is None or reply[0] != PID:
-        why = "it cannot run this environment" if reply else "it closed the connection"
+        why = ("it closed the connection" if reply is None else "it cannot run this environment"
+               if reply[1] == 0 else "the worker cannot fork now (see its log)")
         print(f"prefect-stack: fork server: {why}; starting the engine", file=sys.stderr,
               flush=True)
         sock.close()
@@ -198,17 +201,102 @@ def serve_in(loop: asyncio.AbstractEventLoop) -> str:
     listener.bind(socket_name(address))
     listener.listen(64)
     listener.setblocking(False)
-    loop.add_reader(listener.fileno(), _accept, loop, listener, dict(os.environ))
+    loop.add_reader(listener.fileno(), _accept, loop, listener, dict(os.environ), Baseline())
     return address
 
 
+class Baseline:
+    """The worker as it started serving. A fork runs as a fresh `python -m prefect.engine`
+    only while the worker has loaded nothing since but the image's installed code: Prefect's
+    hook runner loads a crashed or cancelled run's flow inside the worker (its pull steps,
+    its directory on sys.path, its modules left in sys.modules), and a fork would run that
+    stale code instead of the run's."""
+
+    def __init__(self) -> None:
+        import sysconfig
+
+        self.path = list(sys.path)
+        self.modules = set(sys.modules)
+        roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                 *sysconfig.get_paths().values()}
+        self.installed = tuple(os.path.join(root, "") for root in roots)
+        self.stale = ""  # once set, runs are never forked again from this worker
+        self.told: set[str] = set()
+
+    def foreign_code(self) -> str:
+        """Why the worker's code is no longer the image's, or ""."""
+        if self.stale:
+            return self.stale
+        if sys.path != self.path:
+            self.stale = "a flow's code was loaded in the worker (sys.path changed)"
+            return self.stale
+        for name in set(sys.modules) - self.modules:
+            origin = getattr(sys.modules.get(name), "__file__", None)
+            if origin and not os.path.realpath(origin).startswith(self.installed) \
+                    and not origin.startswith(self.installed):
+                self.stale = f"a flow's code was loaded in the worker (module {name} from {origin})"
+                return self.stale
+            self.modules.add(name)
+        return ""
+
+    def tell_once(self, why: str) -> None:
+        if why not in self.told:
+            self.told.add(why)
+            print(f"prefect-stack: flow runs start as `python -m {ENGINE}`, not forked from "
+                  f"the worker, while {why}", file=sys.stderr, flush=True)
+
+
+def import_in_progress() -> str:
+    """Why a fork now could hang on a lock no thread of it would ever release, or "": an
+    import another thread of the worker is in (its module locks, the import lock) or Prefect
+    loading a flow's code (importtools' sys.path lock, held while the module runs)."""
+    import _imp
+    import importlib._bootstrap as bootstrap
+
+    if _imp.lock_held() or bootstrap._module_locks:  # type: ignore[attr-defined]
+        return "a thread of the worker is importing a module"
+    importtools = sys.modules.get("prefect.utilities.importtools")
+    lock = getattr(importtools, "_sys_path_lock", None)
+    if lock is not None and lock.locked():
+        return "Prefect is loading a flow's code in the worker"
+    return ""
+
+
+def _decline(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+    """Tell the client to start the engine itself; what it sends (its descriptors) is read
+    and dropped from the loop until it hangs up (closed earlier, its send would fail)."""
+    with contextlib.suppress(OSError):
+        conn.sendall(_REPLY.pack(FALLBACK, 1))
+    conn.setblocking(False)
+
+    def drain() -> None:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, fds = b"", []
+        for fd in fds:
+            os.close(fd)
+        if not data:
+            loop.remove_reader(conn.fileno())
+            conn.close()
+
+    loop.add_reader(conn.fileno(), drain)
+
+
 def _accept(loop: asyncio.AbstractEventLoop, listener: socket.socket,
-            server_env: dict[str, str]) -> None:
+            server_env: dict[str, str], baseline: Baseline) -> None:
     """Fork a session for a waiting client, on the loop's own thread: between two callbacks
     nothing of the worker's is half done there; the child never returns into the loop."""
     try:
         conn, _ = listener.accept()
     except (BlockingIOError, InterruptedError):
+        return
+    why = baseline.foreign_code() or import_in_progress()
+    if why:
+        baseline.tell_once(why)
+        _decline(loop, conn)
         return
     conn.setblocking(True)
     # Until the child has let go of the loop's signal wake-up socket, a signal it got would
@@ -356,6 +444,9 @@ def run_engine(request: Request, fds: list[int]) -> None:
     os.chdir(request.cwd)
     os.environ.clear()
     os.environ.update(request.env)
+    import tempfile
+
+    tempfile.tempdir = None  # read from TMPDIR again, as a fresh interpreter's first use does
     sys.argv = ["-m", *request.argv]
     sys.path[0] = request.cwd
     reload_prefect_settings()
@@ -419,11 +510,24 @@ def run_to_exit(request: Request, fds: list[int]) -> int:
 
 def _forget_the_workers_exit_calls() -> None:
     """The worker's own Prefect services were reset in this child by Prefect's fork handlers
-    (they drain nothing here, and a reset one fails its drain): not the run's to drain."""
+    (they drain nothing here, and a reset one fails its drain): not the run's to drain. Nor
+    are the worker's other exit calls the run's: its finalizers clean up the worker's objects
+    (ProcessWorker keeps a TemporaryDirectory per run in progress: run at this run's exit,
+    they deleted the working directories of the runs beside it). The run keeps what a fresh
+    interpreter's exit runs: logging's flush (its handlers are the run's: setup_logging
+    replaced the worker's) and the finalizers of objects it makes itself."""
+    import atexit
+    import logging
     import threading
+    import weakref
 
     calls = threading._threading_atexits  # type: ignore[attr-defined]
     calls[:] = [call for call in calls if not _drains_a_reset_service(call)]
+    atexit._clear()
+    atexit.register(logging.shutdown)  # as importing logging registers it
+    for inherited in list(weakref.finalize._registry):  # type: ignore[attr-defined]
+        inherited.atexit = False
+    weakref.finalize._registered_with_atexit = False  # the run's first one registers again
 
 
 def _drains_a_reset_service(call: object) -> bool:
