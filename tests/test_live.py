@@ -168,6 +168,19 @@ def test_cancelling_a_running_flow_run_stops_its_process(running):
     assert left == []
 
 
+def test_a_run_forked_from_the_worker_leaves_the_working_directory_of_a_run_beside_it(running):
+    """The process worker keeps each run's working directory (a temporary directory) while
+    it runs: a run forked from the worker must not remove the others' when it ends (it did,
+    through the worker's finalizers it inherited). The dev stack does not fork."""
+    if running.name == "dev":
+        pytest.skip("the dev stack's worker starts `python -m prefect.engine`")
+    both = running.client("beside", running.pool, FLOW_DIR)
+    assert both["long_running"] and both["short"] == "COMPLETED", both
+    assert both["long"] == "COMPLETED", f"{both}\n{running.stack.logs()}"
+    assert any(m.startswith("working directory ") and m.endswith("prefect")  # the worker's
+               for m in both["logs"]), both
+
+
 def test_live_prefect_is_the_version_the_stack_image_runs():
     from components.config import DEFAULT_PREFECT_IMAGE, PREFECT_VERSION
     config, _ = stack_config("dev")

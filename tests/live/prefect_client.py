@@ -7,6 +7,7 @@ PREFECT_API_AUTH_STRING, PREFECT_API_SSL_CERT_FILE). Prints one JSON document.
     python prefect_client.py runs POOL FLOW_DIR COUNT
     python prefect_client.py flow-run ID
     python prefect_client.py cancel POOL FLOW_DIR
+    python prefect_client.py beside POOL FLOW_DIR
 """
 
 from __future__ import annotations
@@ -101,6 +102,41 @@ async def cancel(pool_name: str, flow_dir: str) -> dict:
             "seconds": round(time.monotonic() - cancelled, 2)}
 
 
+async def beside(pool_name: str, flow_dir: str) -> dict:
+    """Run flows/scratch.py twice at once in the worker's per-run temporary directories: a
+    long run, and a short one started once the long one is RUNNING; their final states, and
+    whether the long one was still RUNNING when the short one ended."""
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name("scratch")
+        deployment_id = await client.create_deployment(  # a no-op pull step: no storage copy
+            flow_id=flow_id, name="beside", work_pool_name=pool_name,
+            entrypoint=f"{flow_dir}/scratch.py:scratch", enforce_parameter_schema=False,
+            pull_steps=[{"prefect.deployments.steps.run_shell_script": {"script": "true"}}])
+
+        async def state(run_id: UUID) -> str:
+            return (await client.read_flow_run(run_id)).state.type.value
+
+        async def final(run_id: UUID) -> str:
+            while (now := await state(run_id)) not in {"COMPLETED", "FAILED", "CRASHED",
+                                                        "CANCELLED"}:
+                await asyncio.sleep(0.25)
+            return now
+
+        long = await client.create_flow_run_from_deployment(deployment_id,
+                                                            parameters={"pause": 8})
+        while await state(long.id) in {"SCHEDULED", "PENDING"}:
+            await asyncio.sleep(0.25)
+        short = await client.create_flow_run_from_deployment(deployment_id,
+                                                             parameters={"pause": 0})
+        short_state = await asyncio.wait_for(final(short.id), 60)
+        long_running = await state(long.id) == "RUNNING"
+        long_state = await asyncio.wait_for(final(long.id), 60)
+        logs = await client.read_logs(log_filter=LogFilter(
+            flow_run_id=LogFilterFlowRunId(any_=[long.id])))
+    return {"short": short_state, "long": long_state, "long_running": long_running,
+            "logs": [entry.message for entry in logs]}
+
+
 async def flow_run(run_id: str) -> dict:
     async with get_client() as client:
         found = await client.read_flow_run(UUID(run_id))
@@ -110,7 +146,7 @@ async def flow_run(run_id: str) -> dict:
 def main(argv: list[str]) -> None:
     command, *args = argv
     handler = {"pool": pool, "run": run, "runs": runs, "flow-run": flow_run,
-               "cancel": cancel}[command]
+               "cancel": cancel, "beside": beside}[command]
     print(json.dumps(asyncio.run(handler(*args))))
 
 
