@@ -39,10 +39,16 @@ class Handler(logging.Handler):  # Prefect's API log handler sends its last logs
 
 logging.getLogger("run").addHandler(Handler())
 own = tempfile.TemporaryDirectory()  # removed at the run's exit, as in a fresh interpreter
+import asyncio
+try:  # the worker's loop is running where it forked: on 3.11 this returned it
+    asyncio.get_event_loop().run_until_complete(asyncio.sleep(0))
+    loop = "usable"
+except RuntimeError as err:
+    loop = str(err)
 print(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
                   "path0": sys.path[0], "mark": os.environ.get("MARK"),
                   "forked": "preloaded_marker" in sys.modules, "tmp": tempfile.gettempdir(),
-                  "own": own.name}), flush=True)
+                  "own": own.name, "loop": loop}), flush=True)
 print("on stderr", file=sys.stderr, flush=True)
 if mode == "exit":
     sys.exit(int(rest[0]))
@@ -267,6 +273,37 @@ def test_a_forked_run_uses_its_own_tmpdir(stubs, server, tmp_path):
     process = client(stubs, server[0], "exit", "0", cwd=tmp_path, TMPDIR=str(tmp_path))
     run = json.loads(process.communicate(timeout=30)[0].splitlines()[0])
     assert run["forked"] and run["tmp"] == str(tmp_path)  # not the worker's cached /tmp
+
+
+def test_a_forked_run_gets_its_own_event_loop(stubs, server, tmp_path):
+    process = client(stubs, server[0], "exit", "0", cwd=tmp_path)
+    run = json.loads(process.communicate(timeout=30)[0].splitlines()[0])
+    assert run["forked"] and run["loop"] == "usable"
+
+
+def test_a_run_drops_the_workers_extra_logger_handlers_before_prefect_adds_its_own(
+        monkeypatch):
+    """PREFECT_LOGGING_EXTRA_LOGGERS: Prefect adds `prefect.extra`'s handlers to them and
+    removes none; the worker's left there would send the run's records a second time."""
+    import importlib.util
+    import logging
+
+    spec = importlib.util.spec_from_file_location("flow_run_under_test", FLOW_RUN_SOURCE)
+    flow_run = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, flow_run)  # its dataclass looks itself up
+    spec.loader.exec_module(flow_run)
+    extra, other = logging.getLogger("prefect.extra"), logging.getLogger("fork-test-extra")
+    workers, users = logging.NullHandler(), logging.NullHandler()
+    extra.addHandler(workers)
+    other.addHandler(workers)
+    other.addHandler(users)
+    try:
+        flow_run.drop_the_workers_extra_handlers()
+        assert other.handlers == [users] and workers in extra.handlers
+    finally:
+        extra.removeHandler(workers)
+        for handler in other.handlers[:]:
+            other.removeHandler(handler)
 
 
 @pytest.mark.parametrize("state", ["importing", "loading"])

@@ -137,6 +137,26 @@ def test_server_restart_keeps_run_history_and_the_worker_picks_up_the_next_run(r
     assert running.client("flow-run", first["id"])["state"] == "COMPLETED"
 
 
+def test_a_run_forked_from_the_worker_leaves_the_working_directory_of_a_run_beside_it(running):
+    """The process worker keeps each run's working directory (a temporary directory) while
+    it runs: a run forked from the worker must not remove the others' when it ends (it did,
+    through the worker's finalizers it inherited). The dev stack does not fork."""
+    if running.name == "dev":
+        pytest.skip("the dev stack's worker starts `python -m prefect.engine`")
+    both = running.client("beside", running.pool, FLOW_DIR)
+    assert both["long_running"] and both["short"] == "COMPLETED", both
+    assert set(both["long"]) == {"COMPLETED"}, f"{both}\n{running.stack.logs()}"
+    assert any(m.startswith("working directory ") and m.endswith("prefect")  # the worker's
+               for m in both["logs"]), both
+    for log in _worker_logs(running):  # forked, not declined: nothing in an import at forks
+        assert "Flow runs are forked from this worker" in log and "not forked from the" not in log
+
+
+def _worker_logs(running: Running) -> list[str]:
+    return [p.log.read_text(errors="replace") for p in running.stack.processes.values()
+            if f"worker-{running.pool}" in p.container.aliases and p.log.exists()]
+
+
 def _flow_run_processes(running: Running) -> list[str]:
     """What the worker containers run besides the worker's launcher: flow-run processes,
     their clients, and (prod: runs forked from the worker) their sessions and runs."""
@@ -168,17 +188,17 @@ def test_cancelling_a_running_flow_run_stops_its_process(running):
     assert left == []
 
 
-def test_a_run_forked_from_the_worker_leaves_the_working_directory_of_a_run_beside_it(running):
-    """The process worker keeps each run's working directory (a temporary directory) while
-    it runs: a run forked from the worker must not remove the others' when it ends (it did,
-    through the worker's finalizers it inherited). The dev stack does not fork."""
+def test_a_forking_worker_that_loaded_a_cancelled_runs_flow_starts_runs_fresh(running):
+    """Prefect's worker loads a cancelled (or crashed) run's flow itself, for its hooks: its
+    code, modules and sys.path are then the worker's, and a fork would run them, stale; from
+    then on runs start as `python -m prefect.engine`, said once in the worker's log."""
     if running.name == "dev":
         pytest.skip("the dev stack's worker starts `python -m prefect.engine`")
-    both = running.client("beside", running.pool, FLOW_DIR)
-    assert both["long_running"] and both["short"] == "COMPLETED", both
-    assert both["long"] == "COMPLETED", f"{both}\n{running.stack.logs()}"
-    assert any(m.startswith("working directory ") and m.endswith("prefect")  # the worker's
-               for m in both["logs"]), both
+    assert running.client("cancel", running.pool, FLOW_DIR)["state"] == "CANCELLED"
+    after = running.client("run", running.pool, FLOW_DIR, f"{running.name}-fresh")
+    assert after["state"] == "COMPLETED", after
+    said = [log.count("a flow's code was loaded in the worker") for log in _worker_logs(running)]
+    assert 1 in said and max(said) == 1, said  # the worker that cancelled it, once
 
 
 def test_live_prefect_is_the_version_the_stack_image_runs():

@@ -447,6 +447,7 @@ def run_engine(request: Request, fds: list[int]) -> None:
     import tempfile
 
     tempfile.tempdir = None  # read from TMPDIR again, as a fresh interpreter's first use does
+    no_event_loop()
     sys.argv = ["-m", *request.argv]
     sys.path[0] = request.cwd
     reload_prefect_settings()
@@ -565,6 +566,28 @@ def end(code: int) -> None:
     os._exit(code & 0xFF if code >= 0 else 1)
 
 
+def no_event_loop() -> None:
+    """No event loop, running or set, as in a fresh interpreter: what Python 3.12 resets in
+    a fork itself; on 3.11 asyncio.get_event_loop() returned the worker's running loop."""
+    import asyncio
+
+    asyncio.set_event_loop_policy(None)
+    asyncio._set_running_loop(None)
+
+
+def drop_the_workers_extra_handlers() -> None:
+    """Prefect's setup_logging adds the `prefect.extra` handlers (its API log handler) to the
+    PREFECT_LOGGING_EXTRA_LOGGERS and never removes the ones there: without this, those
+    loggers would send each record twice, through the worker's handlers and the run's."""
+    import logging
+
+    inherited = logging.getLogger("prefect.extra").handlers
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and logger.name != "prefect.extra":
+            for handler in [h for h in logger.handlers if h in inherited]:
+                logger.removeHandler(handler)
+
+
 def reload_prefect_settings() -> None:
     """What `import prefect` reads from the environment, read again from the run's."""
     import prefect.context
@@ -572,6 +595,7 @@ def reload_prefect_settings() -> None:
 
     prefect.context.refresh_global_settings_context()
     logging_configuration.PROCESS_LOGGING_CONFIG = {}
+    drop_the_workers_extra_handlers()
     logging_configuration.setup_logging()
 
 

@@ -133,6 +133,13 @@ def serve_flow_runs() -> None:
 
     os.environ[prefect_flow_run.ADDRESS_ENV] = prefect_flow_run.serve_in(
         asyncio.get_running_loop())
+    from prefect.logging import get_logger
+
+    get_logger("worker").info(  # Python's fork warning (3.12) is shown nowhere: say it here
+        "Flow runs are forked from this worker (Prefect already imported); a run starts as "
+        "`python -m prefect.engine` instead while the worker is importing, and for good once "
+        "it has loaded a flow's code (crashed or cancelled runs). Opt out: "
+        "workers[].flowRunCommand: python -m prefect.engine")
 
 
 def main(argv: list[str]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from uuid import UUID
@@ -103,15 +104,17 @@ async def cancel(pool_name: str, flow_dir: str) -> dict:
 
 
 async def beside(pool_name: str, flow_dir: str) -> dict:
-    """Run flows/scratch.py twice at once in the worker's per-run temporary directories: a
-    long run, and a short one started once the long one is RUNNING; their final states, and
-    whether the long one was still RUNNING when the short one ended."""
+    """Run flows/scratch.py in the worker's per-run temporary directories: long runs until
+    every online worker has one, then a short run beside them; the final states, and whether
+    a long run of the short run's worker was still RUNNING when the short one ended."""
     async with get_client() as client:
         flow_id = await client.create_flow_from_name("scratch")
         deployment_id = await client.create_deployment(  # a no-op pull step: no storage copy
             flow_id=flow_id, name="beside", work_pool_name=pool_name,
             entrypoint=f"{flow_dir}/scratch.py:scratch", enforce_parameter_schema=False,
             pull_steps=[{"prefect.deployments.steps.run_shell_script": {"script": "true"}}])
+        online = {w.name for w in await client.read_workers_for_work_pool(pool_name)
+                  if w.status and w.status.value == "ONLINE"}
 
         async def state(run_id: UUID) -> str:
             return (await client.read_flow_run(run_id)).state.type.value
@@ -122,18 +125,33 @@ async def beside(pool_name: str, flow_dir: str) -> dict:
                 await asyncio.sleep(0.25)
             return now
 
-        long = await client.create_flow_run_from_deployment(deployment_id,
-                                                            parameters={"pause": 8})
-        while await state(long.id) in {"SCHEDULED", "PENDING"}:
-            await asyncio.sleep(0.25)
-        short = await client.create_flow_run_from_deployment(deployment_id,
-                                                             parameters={"pause": 0})
-        short_state = await asyncio.wait_for(final(short.id), 60)
-        long_running = await state(long.id) == "RUNNING"
-        long_state = await asyncio.wait_for(final(long.id), 60)
+        async def started(pause: float) -> tuple[UUID, str]:
+            """A run, once RUNNING, and the worker that took it (from its log)."""
+            run = await client.create_flow_run_from_deployment(
+                deployment_id, parameters={"pause": pause})
+            while await state(run.id) in {"SCHEDULED", "PENDING"}:
+                await asyncio.sleep(0.25)
+            for _ in range(80):
+                for entry in await client.read_logs(log_filter=LogFilter(
+                        flow_run_id=LogFilterFlowRunId(any_=[run.id]))):
+                    taken = re.match(r"Worker '(.+)' submitting flow run", entry.message)
+                    if taken:
+                        return run.id, taken.group(1)
+                await asyncio.sleep(0.25)
+            raise RuntimeError(f"no worker's submission logged for flow run {run.id}")
+
+        longs: dict[UUID, str] = {}
+        while set(longs.values()) < online and len(longs) < 6:
+            run_id, worker = await started(pause=15)
+            longs[run_id] = worker
+        short_id, short_worker = await started(pause=0)
+        short_state = await asyncio.wait_for(final(short_id), 60)
+        beside_running = [await state(run_id) == "RUNNING"
+                          for run_id, worker in longs.items() if worker == short_worker]
+        long_states = [await asyncio.wait_for(final(run_id), 60) for run_id in longs]
         logs = await client.read_logs(log_filter=LogFilter(
-            flow_run_id=LogFilterFlowRunId(any_=[long.id])))
-    return {"short": short_state, "long": long_state, "long_running": long_running,
+            flow_run_id=LogFilterFlowRunId(any_=list(longs))))
+    return {"short": short_state, "long": long_states, "long_running": any(beside_running),
             "logs": [entry.message for entry in logs]}
 
 
