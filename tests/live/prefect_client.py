@@ -131,14 +131,7 @@ async def beside(pool_name: str, flow_dir: str) -> dict:
                 deployment_id, parameters={"pause": pause})
             while await state(run.id) in {"SCHEDULED", "PENDING"}:
                 await asyncio.sleep(0.25)
-            for _ in range(80):
-                for entry in await client.read_logs(log_filter=LogFilter(
-                        flow_run_id=LogFilterFlowRunId(any_=[run.id]))):
-                    taken = re.match(r"Worker '(.+)' submitting flow run", entry.message)
-                    if taken:
-                        return run.id, taken.group(1)
-                await asyncio.sleep(0.25)
-            raise RuntimeError(f"no worker's submission logged for flow run {run.id}")
+            return run.id, await taken_by(client, run.id)
 
         longs: dict[UUID, str] = {}
         while set(longs.values()) < online and len(longs) < 6:
@@ -153,6 +146,18 @@ async def beside(pool_name: str, flow_dir: str) -> dict:
             flow_run_id=LogFilterFlowRunId(any_=list(longs))))
     return {"short": short_state, "long": long_states, "long_running": any(beside_running),
             "logs": [entry.message for entry in logs]}
+
+
+async def taken_by(client: PrefectClient, run_id: UUID) -> str:
+    """The worker that took a flow run, from the run's log."""
+    for _ in range(80):
+        for entry in await client.read_logs(log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[run_id]))):
+            taken = re.match(r"Worker '(.+)' submitting flow run", entry.message)
+            if taken:
+                return taken.group(1)
+        await asyncio.sleep(0.25)
+    raise RuntimeError(f"no worker's submission logged for flow run {run_id}")
 
 
 async def flow_run(run_id: str) -> dict:
