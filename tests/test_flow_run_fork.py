@@ -3,7 +3,11 @@ worker launcher's event loop). The client, the server and their protocol run her
 loopback, with a stand-in engine module instead of Prefect's and a stand-in launcher that
 serves from its own asyncio loop (it imports a marker module first: a run that sees it is a
 fork, one that does not is a fresh interpreter). The real engine, Prefect's cancellation and
-the worker: tests/test_live.py's and tests/test_live_ha.py's worker and flow-run tests."""
+the worker: tests/test_live.py's and tests/test_live_ha.py's worker and flow-run tests.
+
+The tests that start the stand-in launcher (a server on a socket, and client, session and run
+processes) are in the live tier (marker `live`, README "What the tests prove"): they need no
+root, so they run wherever `./run-tests` runs, but not in the unit suite's quick loop."""
 
 from __future__ import annotations
 
@@ -188,6 +192,7 @@ def gone(pid: int, within: float = 10) -> bool:
     return False
 
 
+@pytest.mark.live
 def test_a_run_is_a_fork_of_the_server_with_the_clients_arguments_env_cwd_and_output(
         stubs, server, tmp_path):
     process = client(stubs, server[0], "exit", "3", cwd=tmp_path)
@@ -200,6 +205,7 @@ def test_a_run_is_a_fork_of_the_server_with_the_clients_arguments_env_cwd_and_ou
     assert "on stderr" in err  # the run writes to the client's own descriptors
 
 
+@pytest.mark.live
 def test_sigterm_to_the_client_reaches_the_run(stubs, server, tmp_path):
     process = client(stubs, server[0], "sleep", "handle", cwd=tmp_path)
     started(process)
@@ -208,6 +214,7 @@ def test_sigterm_to_the_client_reaches_the_run(stubs, server, tmp_path):
     assert "got SIGTERM" in out and process.returncode == 143, (out, err, process.returncode)
 
 
+@pytest.mark.live
 def test_a_run_killed_by_a_signal_ends_its_client_by_the_same_signal(stubs, server, tmp_path):
     process = client(stubs, server[0], "sleep", cwd=tmp_path)
     started(process)
@@ -219,6 +226,7 @@ def test_a_run_killed_by_a_signal_ends_its_client_by_the_same_signal(stubs, serv
     assert killed.returncode == -signal.SIGKILL
 
 
+@pytest.mark.live
 def test_killing_the_client_kills_its_run(stubs, server, tmp_path):
     process = client(stubs, server[0], "sleep", cwd=tmp_path)
     run = started(process)
@@ -227,6 +235,7 @@ def test_killing_the_client_kills_its_run(stubs, server, tmp_path):
     assert gone(run["pid"])
 
 
+@pytest.mark.live
 def test_a_run_whose_session_dies_dies_with_it_and_its_client_fails(stubs, server, tmp_path):
     process = client(stubs, server[0], "sleep", cwd=tmp_path)
     run = started(process)
@@ -238,6 +247,7 @@ def test_a_run_whose_session_dies_dies_with_it_and_its_client_fails(stubs, serve
     assert "session process died" in err
 
 
+@pytest.mark.live
 def test_without_a_server_the_client_becomes_the_engine_itself(stubs, tmp_path):
     process = client(stubs, None, "exit", "0", cwd=tmp_path)
     out, _ = process.communicate(timeout=30)
@@ -245,6 +255,7 @@ def test_without_a_server_the_client_becomes_the_engine_itself(stubs, tmp_path):
     assert not run["forked"] and run["pid"] == process.pid and process.returncode == 0
 
 
+@pytest.mark.live
 def test_a_crashed_server_falls_back_to_a_fresh_engine(stubs, own_server, tmp_path):
     address, launcher = own_server
     launcher.kill()
@@ -256,6 +267,7 @@ def test_a_crashed_server_falls_back_to_a_fresh_engine(stubs, own_server, tmp_pa
     assert "fork server unreachable" in err
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("variable", [
     {"PYTHONHASHSEED": "7"}, {"LD_LIBRARY_PATH": "/opt/lib"}, {"MALLOC_ARENA_MAX": "2"},
     {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, {"TZ": "Asia/Tokyo"}])
@@ -269,12 +281,14 @@ def test_a_run_with_other_startup_variables_gets_its_own_interpreter(
     assert "cannot run this environment" in err
 
 
+@pytest.mark.live
 def test_a_forked_run_uses_its_own_tmpdir(stubs, server, tmp_path):
     process = client(stubs, server[0], "exit", "0", cwd=tmp_path, TMPDIR=str(tmp_path))
     run = json.loads(process.communicate(timeout=30)[0].splitlines()[0])
     assert run["forked"] and run["tmp"] == str(tmp_path)  # not the worker's cached /tmp
 
 
+@pytest.mark.live
 def test_a_forked_run_gets_its_own_event_loop(stubs, server, tmp_path):
     process = client(stubs, server[0], "exit", "0", cwd=tmp_path)
     run = json.loads(process.communicate(timeout=30)[0].splitlines()[0])
@@ -306,6 +320,7 @@ def test_a_run_drops_the_workers_extra_logger_handlers_before_prefect_adds_its_o
             other.removeHandler(handler)
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("state", ["importing", "loading"])
 def test_a_worker_in_an_import_does_not_fork_a_run(stubs, tmp_path, state):
     """A thread of the worker in an import (Prefect's hook runner loads a crashed run's flow
@@ -319,6 +334,7 @@ def test_a_worker_in_an_import_does_not_fork_a_run(stubs, tmp_path, state):
         assert "not forked from the worker, while" in launcher.communicate()[1]
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("load", [signal.SIGUSR1, signal.SIGUSR2])
 def test_a_worker_that_loaded_a_flows_code_forks_no_more_runs(stubs, own_server, tmp_path,
                                                               load):
@@ -337,6 +353,7 @@ def test_a_worker_that_loaded_a_flows_code_forks_no_more_runs(stubs, own_server,
     assert launcher.communicate()[1].count("a flow's code was loaded in the worker") == 1
 
 
+@pytest.mark.live
 def test_an_ended_run_leaves_no_process_beside_the_worker(stubs, own_server, tmp_path):
     address, launcher = own_server
     for _ in range(2):
@@ -349,6 +366,7 @@ def test_an_ended_run_leaves_no_process_beside_the_worker(stubs, own_server, tmp
     assert children(launcher.pid) == []  # sessions reaped, nothing resident between runs
 
 
+@pytest.mark.live
 def test_a_run_handling_sigterm_does_not_stop_the_worker(stubs, own_server, tmp_path):
     """The worker's loop wakes on signals through a socket its fork inherits: a run's own
     SIGTERM handler (Prefect's engine installs one) must not write to it."""
@@ -364,6 +382,7 @@ def test_a_run_handling_sigterm_does_not_stop_the_worker(stubs, own_server, tmp_
     assert json.loads(again.communicate(timeout=30)[0].splitlines()[0])["forked"]
 
 
+@pytest.mark.live
 def test_a_run_ends_with_its_own_exit_calls_not_the_workers(stubs, own_server, tmp_path):
     """The worker's finalizers are not the run's: ProcessWorker's per-run TemporaryDirectory
     finalizers deleted the working directories of the runs in progress beside it."""
@@ -379,6 +398,7 @@ def test_a_run_ends_with_its_own_exit_calls_not_the_workers(stubs, own_server, t
     assert workers_directory.is_dir() and not Path(run["own"]).exists()
 
 
+@pytest.mark.live
 def test_a_run_writes_its_output_while_a_worker_thread_holds_stderr(stubs, tmp_path):
     for address, _launcher in serving(stubs, "stuck"):
         time.sleep(0.5)  # the writer thread has filled the pipe and holds the lock
