@@ -176,6 +176,18 @@ def test_guard_check_fails_for_dead_services_a_stale_status_or_none(tmp_path):
     assert guard_check(status, {"time": now - 120, "dead": [], "running": []}).returncode == 1
 
 
+def test_the_guard_check_imports_no_asyncio_threading_or_http_client(tmp_path):
+    """The container's health check: a fresh Python every 10 s in each guarded container, so
+    it imports what it uses (0.1 s of CPU per check with those, 0.03 without)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", str(GUARD), "check"],
+                          capture_output=True, text=True,
+                          env={**os.environ, "PREFECT_STACK_GUARD_STATUS": str(tmp_path / "s")})
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert done.returncode == 1 and "json" in imported  # no status yet: unhealthy
+    assert not imported & {"asyncio", "threading", "urllib.request", "http.client"}
+
+
 FAKE_SERVICES = """
 import asyncio, sys
 sys.argv = ["guard"]
