@@ -20,15 +20,8 @@ for _variable in ("DOCKER_HOST", "DOCKER_CONTEXT"):
 # second at a time, some 20 times per worker, and pytest's own full collections at the end
 # walked everything left: together 0.7-1 s of CPU per worker, for memory the process gives back
 # at exit anyway. A worker holds 150-230 MiB at its peak without it (measured 2026-11-30).
-# Tests that need garbage collected (tests/test_dryrun.py) call gc.collect() themselves.
+# A test that needs garbage collected calls gc.collect() itself.
 gc.disable()
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """What collection imported (pulumi, the providers' type modules, the tests) lives as long
-    as the process: freeze it, so explicit collections do not walk it again."""
-    gc.collect()
-    gc.freeze()
 
 
 @pytest.hookimpl(tryfirst=True)
