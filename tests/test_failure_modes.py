@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import http.server
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness import evaluate, stack_file
+from loopback import free_port, serving, stop
 
 from components import plan, traefik
 from components.config import HealthCheckSettings, StackConfig
@@ -36,18 +35,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    # shutdown() waits for the serving loop to poll: 0.05 s, not the default 0.5
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    server = serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler))
     yield server.server_address[1]
-    server.shutdown()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    stop(server)
 
 
 def probe(tool: str, port: int, path: str) -> int:

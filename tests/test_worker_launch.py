@@ -9,11 +9,11 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 
 import pytest
+from loopback import serving, stop
 
 from components import plan
 from components.config import StackConfig
@@ -44,9 +44,7 @@ def test_every_worker_container_runs_the_uploaded_launcher_with_the_cli_argument
 
 def test_health_answers_like_prefects_worker_health_server():
     healthy = [True]
-    server = launcher.health_server(lambda: healthy[0], "127.0.0.1", 0)
-    # shutdown() waits for the serving loop to poll: 0.05 s, not the default 0.5
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    server = serving(launcher.health_server(lambda: healthy[0], "127.0.0.1", 0))
     port = server.server_address[1]
     try:
         assert _get(port, "/health") == (200, {"message": "OK"})
@@ -54,7 +52,7 @@ def test_health_answers_like_prefects_worker_health_server():
         assert _get(port, "/health") == (503, {"message": "Worker may be unresponsive at this time"})
         assert _get(port, "/other")[0] == 404
     finally:
-        server.shutdown()
+        stop(server)
 
 
 @pytest.mark.parametrize("argv", [

@@ -369,7 +369,6 @@ def _same_user(conn: socket.socket) -> bool:
 def session(conn: socket.socket, server_env: dict[str, str]) -> tuple[Request, list[int]]:
     """One run: fork it, tell the client its pid, relay signals, report how it ended.
     Returns only in the run's process."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         if not _same_user(conn):
             os._exit(1)
